@@ -1,0 +1,47 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   the main job on the embedded default (no server to install, no API key)
+#   make test   lint, dbt build and pytest against PostgreSQL + TimescaleDB + pgvector
+#
+# `make test` uses ARC_EVAL_TEST_DSN when set; otherwise it runs scripts/provision-timescaledb.sh
+# (Debian 12/13, root or sudo) to install and start a throwaway cluster.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint format test-db bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/arc-eval demo
+
+lint: setup
+	$(BIN)/ruff format --check loader tests bench
+	$(BIN)/ruff check loader tests bench
+	$(BIN)/sqlfluff lint models tests/dbt
+
+format: setup
+	$(BIN)/ruff format loader tests bench
+	$(BIN)/ruff check --fix loader tests bench
+	$(BIN)/sqlfluff fix models tests/dbt
+
+test: setup lint
+	@ARC_EVAL_TEST_DSN="$${ARC_EVAL_TEST_DSN:-$$(bash scripts/provision-timescaledb.sh)}" && \
+	  export ARC_EVAL_TEST_DSN && \
+	  $(BIN)/python scripts/ci_build.py && \
+	  $(BIN)/pytest
+
+bench: setup
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/rollups.py
+
+clean:
+	rm -rf target logs .pytest_cache .ruff_cache

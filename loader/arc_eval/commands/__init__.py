@@ -1,0 +1,1 @@
+"""Subcommands of ``arc-eval``. Every module here defines ``register(subparsers)``."""

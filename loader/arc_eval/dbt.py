@@ -1,0 +1,126 @@
+"""Run the project's dbt commands in-process, against the database arc-eval chose.
+
+Follows elementary's discipline: dbt is driven through ``dbtRunner``, success is read from
+``res.success`` (never from logs), and results are read back from the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .connection import Target, data_dir
+
+log = logging.getLogger(__name__)
+
+PROFILE_NAME = "arc_eval"
+ANALYTICS_SCHEMA = "arc_eval"
+RAW_SCHEMA = "arc_eval_raw"
+
+
+class DbtError(RuntimeError):
+    """A dbt command did not succeed."""
+
+
+def project_dir() -> Path:
+    """The dbt project (the repository root holding ``dbt_project.yml``)."""
+    configured = os.environ.get("ARC_EVAL_PROJECT_DIR")
+    candidates = [Path(configured)] if configured else []
+    candidates += [Path(__file__).resolve().parents[2], Path.cwd()]
+    for candidate in candidates:
+        if (candidate / "dbt_project.yml").is_file():
+            return candidate
+    raise DbtError("dbt_project.yml not found: set ARC_EVAL_PROJECT_DIR to the arc-eval project folder")
+
+
+def _user_profile_exists() -> Path | None:
+    folder = Path(os.environ.get("DBT_PROFILES_DIR") or Path.home() / ".dbt")
+    path = folder / "profiles.yml"
+    if path.is_file():
+        try:
+            profiles = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError:
+            return None
+        if PROFILE_NAME in profiles:
+            return folder
+    return None
+
+
+def profiles_dir() -> Path:
+    """The user's profiles folder if it has an ``arc_eval`` profile; else one arc-eval writes.
+
+    The written profile reads the libpq variables through ``env_var``, which :func:`run` sets
+    from the chosen target, so it never holds a password.
+    """
+    existing = _user_profile_exists()
+    if existing:
+        return existing
+    folder = data_dir() / "dbt"
+    folder.mkdir(parents=True, exist_ok=True)
+    example = yaml.safe_load((project_dir() / "profiles.yml.example").read_text())
+    text = yaml.safe_dump(example, sort_keys=False)
+    path = folder / "profiles.yml"
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
+    return folder
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def run(
+    args: Sequence[str],
+    target: Target,
+    *,
+    dbt_vars: Mapping[str, Any] | None = None,
+    quiet: bool = False,
+    callbacks: Sequence[Callable[[Any], None]] = (),
+) -> Any:
+    """Run ``dbt <args>`` against ``target`` and return dbt's result.
+
+    Raises :class:`DbtError` when dbt reports failure.
+    """
+    from dbt.cli.main import dbtRunner
+
+    project = project_dir()
+    cli_args = [*args, "--project-dir", str(project), "--profiles-dir", str(profiles_dir())]
+    if dbt_vars:
+        cli_args += ["--vars", json.dumps(dict(dbt_vars))]
+    if quiet:
+        cli_args = ["--quiet", *cli_args]
+    env = target.libpq_env()
+    env.setdefault("ARC_EVAL_TARGET", os.environ.get("ARC_EVAL_TARGET", "dev"))
+    with _environment(env):
+        result = dbtRunner(callbacks=list(callbacks)).invoke(cli_args)
+    if not result.success:
+        detail = f": {result.exception}" if result.exception else ""
+        raise DbtError(f"`dbt {' '.join(args)}` failed{detail}")
+    return result
+
+
+def init_warehouse(target: Target, *, seed: bool = True, quiet: bool = True) -> None:
+    """Create or migrate the raw schema, then load and upsert the scenario seeds.
+
+    Safe to repeat: a second call changes nothing.
+    """
+    run(["run-operation", "arc_eval_create_raw_schema"], target, quiet=quiet)
+    if seed:
+        run(["seed"], target, quiet=quiet)
