@@ -25,6 +25,16 @@ ANALYTICS_SCHEMA = "arc_eval"
 RAW_SCHEMA = "arc_eval_raw"
 
 
+def raw_schema() -> str:
+    """Schema of the raw tables (dbt var ``raw_schema``; ``ARC_EVAL_RAW_SCHEMA`` overrides for both)."""
+    return os.environ.get("ARC_EVAL_RAW_SCHEMA", RAW_SCHEMA)
+
+
+def analytics_schema() -> str:
+    """Schema of the dbt models (the profile's schema, ``ARC_EVAL_SCHEMA``)."""
+    return os.environ.get("ARC_EVAL_SCHEMA", ANALYTICS_SCHEMA)
+
+
 class DbtError(RuntimeError):
     """A dbt command did not succeed."""
 
@@ -102,12 +112,17 @@ def run(
 
     project = project_dir()
     cli_args = [*args, "--project-dir", str(project), "--profiles-dir", str(profiles_dir())]
-    if dbt_vars:
-        cli_args += ["--vars", json.dumps(dict(dbt_vars))]
+    merged_vars = {"raw_schema": raw_schema(), **(dbt_vars or {})}
+    if args and args[0] in {"run", "build", "seed", "test", "run-operation", "compile", "docs", "show", "source"}:
+        cli_args += ["--vars", json.dumps(merged_vars)]
     if quiet:
         cli_args = ["--quiet", *cli_args]
     env = target.libpq_env()
     env.setdefault("ARC_EVAL_TARGET", os.environ.get("ARC_EVAL_TARGET", "dev"))
+    # Artifacts and logs go to the data folder, so concurrent runs on other databases never share them.
+    work = data_dir()
+    env.setdefault("DBT_TARGET_PATH", str(work / "dbt-target"))
+    env.setdefault("DBT_LOG_PATH", str(work / "dbt-logs"))
     with _environment(env):
         result = dbtRunner(callbacks=list(callbacks)).invoke(cli_args)
     if not result.success:
