@@ -113,7 +113,17 @@ def run(
     project = project_dir()
     cli_args = [*args, "--project-dir", str(project), "--profiles-dir", str(profiles_dir())]
     merged_vars = {"raw_schema": raw_schema(), **(dbt_vars or {})}
-    if args and args[0] in {"run", "build", "seed", "test", "run-operation", "compile", "docs", "show", "source"}:
+    if args and args[0] in {
+        "run",
+        "build",
+        "seed",
+        "test",
+        "run-operation",
+        "compile",
+        "docs",
+        "show",
+        "source",
+    }:
         cli_args += ["--vars", json.dumps(merged_vars)]
     if quiet:
         cli_args = ["--quiet", *cli_args]

@@ -31,13 +31,17 @@ def up(args: argparse.Namespace) -> int:
     env = target.libpq_env()
     print(f"embedded PostgreSQL is running: {target.redacted()}")
     print("connect with:")
-    print(f"  psql -h {env['PGHOST']} -U {env.get('PGUSER', 'postgres')} -d {env.get('PGDATABASE', 'postgres')}")
+    print(
+        f"  psql -h {env['PGHOST']} -U {env.get('PGUSER', 'postgres')} -d {env.get('PGDATABASE', 'postgres')}"
+    )
     print("or, for arc-eval and dbt, leave ARC_EVAL_DSN unset (the embedded server is the default)")
     return 0
 
 
 def down(args: argparse.Namespace) -> int:
-    print("embedded PostgreSQL stopped" if connection.stop_embedded() else "embedded PostgreSQL was not running")
+    print(
+        "embedded PostgreSQL stopped" if connection.stop_embedded() else "embedded PostgreSQL was not running"
+    )
     return 0
 
 
