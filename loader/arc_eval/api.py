@@ -1,0 +1,252 @@
+"""What the sync and async clients share above the core: argument checks that turn a call into a flow.
+
+Each ``_q_<method>`` validates its arguments (raising :class:`~arc_eval.core.ValidationError` before any
+I/O) and returns a zero-argument factory of the flow that does the database work. The clients only
+decide how to run it (blocking or awaited).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from . import core
+from .buffer import Pending, Recorder, fill_embedding
+from .core import Flow, Sql
+from .embeddings import Embedder, default_embedder, vector_literal
+
+FlowFactory = Callable[[], Flow]
+
+
+def resolve_dsn(dsn: str | None) -> str:
+    if dsn:
+        return dsn
+    from .connection import resolve
+
+    return resolve().conninfo
+
+
+def resolve_schema(schema: str | None) -> str:
+    if schema:
+        return schema
+    from .dbt import raw_schema
+
+    return raw_schema()
+
+
+class ClientBase(Recorder):
+    sql: Sql
+    embedder: Embedder
+    user_id: uuid.UUID | None
+    cluster_threshold: float
+    write_mode: str
+
+    def _init_base(
+        self,
+        *,
+        batch_size: int,
+        embed_trajectories: bool,
+        raw_schema: str | None,
+        embedder: Embedder | None,
+        user_id: Any,
+        cluster_threshold: float,
+        write_mode: str,
+    ) -> None:
+        if write_mode not in ("auto", "staged"):
+            raise ValueError("write_mode must be 'auto' or 'staged'")
+        if not 0.0 <= float(cluster_threshold) <= 1.0:
+            raise ValueError("cluster_threshold must be between 0 and 1")
+        self._init_recorder(batch_size, embed_trajectories)
+        self.sql = Sql(resolve_schema(raw_schema))
+        self.embedder = embedder or default_embedder()
+        self.user_id = None if user_id is None else core.check_uuid("user_id", user_id)
+        self.cluster_threshold = float(cluster_threshold)
+        self.write_mode = write_mode
+        self.dead_letter_count = 0
+
+    # -- flushing helpers -------------------------------------------------------------------------------
+
+    def _write_flow(self, spec: core.TableSpec, rows: list[tuple]) -> FlowFactory:
+        if spec is core.FAILURE_PATTERNS:
+            return lambda: core.write_failures_flow(self.sql, rows, self.cluster_threshold)
+        return lambda: core.write_batch_flow(self.sql, spec, rows, mode=self.write_mode)
+
+    def _embedded_rows(self, spec: core.TableSpec, chunk: list[Pending]) -> list[tuple]:
+        """Rows of a chunk with their pending embeddings computed (one embedder call per chunk)."""
+        todo = [i for i, item in enumerate(chunk) if item.embed_text is not None]
+        rows = [item.row for item in chunk]
+        if todo:
+            vectors = self.embedder.embed([chunk[i].embed_text for i in todo])
+            for i, vector in zip(todo, vectors):
+                rows[i] = fill_embedding(spec, chunk[i], vector_literal(vector))
+        return rows
+
+    # -- request builders -------------------------------------------------------------------------------
+
+    def _q_create_configuration(self, name, user_id, sandbox_config, modal_app_id) -> FlowFactory:
+        checked = core.check_configuration(name, user_id, sandbox_config, modal_app_id)
+        return lambda: core.create_configuration_flow(self.sql, *checked)
+
+    def _q_create_config_version(
+        self,
+        config,
+        content,
+        generated_by,
+        *,
+        user_id,
+        llm_generated,
+        approval_status,
+        approved_by,
+        modal_deployment_id,
+    ) -> FlowFactory:
+        ref = core.config_ref(config)
+        prepared = core.prepare_config(content)
+        generated_by = core.check_text("generated_by", generated_by, choices=core.GENERATED_BY)
+        approval_status = core.check_text("approval_status", approval_status, choices=core.APPROVAL_STATUSES)
+        llm_generated = core.check_bool("llm_generated", llm_generated)
+        user = None if user_id is None else core.check_uuid("user_id", user_id)
+        approver = None if approved_by is None else core.check_uuid("approved_by", approved_by)
+        deployment = None if modal_deployment_id is None else core.check_text("modal_deployment_id", modal_deployment_id)
+        embedding = vector_literal(self.embedder.embed([prepared.canonical_json])[0])
+        return lambda: core.create_config_version_flow(
+            self.sql,
+            ref,
+            prepared,
+            embedding,
+            generated_by=generated_by,
+            user_id=user or self.user_id,
+            llm_generated=llm_generated,
+            approval_status=approval_status,
+            approved_by=approver,
+            modal_deployment_id=deployment,
+        )
+
+    def _q_get_active_config(self, name) -> FlowFactory:
+        name = core.check_text("name", name)
+        return lambda: core.get_active_config_flow(self.sql, name)
+
+    def _q_get_active_configurations(self) -> FlowFactory:
+        return lambda: core.get_active_configurations_flow(self.sql)
+
+    def _q_deactivate_configuration(self, config_id, user_id) -> FlowFactory:
+        cid = core.check_uuid("config_id", config_id)
+        user = None if user_id is None else core.check_uuid("user_id", user_id)
+        return lambda: core.deactivate_configuration_flow(self.sql, cid, user or self.user_id)
+
+    def _q_start_simulation(self, version_id, scenario_ids, simulation_name, **kwargs) -> FlowFactory:
+        start = core.check_simulation_start(version_id, scenario_ids, simulation_name, **kwargs)
+        return lambda: core.start_simulation_flow(self.sql, start)
+
+    def _q_set_scenario_status(self, simulation_id, scenario_id, status, at, retry_count, modal_call_id, logs):
+        sid = core.check_uuid("simulation_id", simulation_id)
+        scenario = core.check_text("scenario_id", scenario_id, max_len=100, pattern=core.SCENARIO_ID)
+        status = core.check_text("status", status, choices=core.SCENARIO_STATUSES[1:])
+        when = None if at is None else core.check_time("at", at)
+        retries = None if retry_count is None else core.check_int("retry_count", retry_count, lo=0)
+        call = None if modal_call_id is None else core.check_text("modal_call_id", modal_call_id)
+        text = None if logs is None else core.check_text("logs", logs)
+        return lambda: core.set_scenario_status_flow(self.sql, sid, scenario, status, when, retries, call, text)
+
+    def _q_finish_simulation(self, simulation_id, status, overall_score, completed_at) -> FlowFactory:
+        sid = core.check_uuid("simulation_id", simulation_id)
+        status = core.check_text("status", status, choices=core.SIMULATION_FINAL)
+        score = None if overall_score is None else core.check_real("overall_score", overall_score, lo=0, hi=1)
+        when = None if completed_at is None else core.check_time("completed_at", completed_at)
+        return lambda: core.finish_simulation_flow(self.sql, sid, status, score, when)
+
+    def _q_get_simulation(self, simulation_id) -> FlowFactory:
+        sid = core.check_uuid("simulation_id", simulation_id)
+        table = self.sql.t("simulations")
+
+        def flow() -> Flow:
+            row = yield core.FetchOne(f"SELECT * FROM {table} WHERE simulation_id = %s", [sid])
+            return None if row is None else dict(row)
+
+        return flow
+
+    def _literal(self, text: str) -> str:
+        return vector_literal(self.embedder.embed([text])[0])
+
+    def _q_similar(self, kind: str, query: Any, k: int, **filters: Any) -> FlowFactory:
+        k = core.check_int("k", k, lo=1)
+        where, params = "", []
+        if kind == "config_versions":
+            text = core.prepare_config(query).canonical_json if isinstance(query, Mapping) else str(query)
+            if filters.get("config_id") is not None:
+                where, params = "AND config_id = %s", [core.check_uuid("config_id", filters["config_id"])]
+        elif kind == "outcomes":
+            text = core.trajectory_text(query)
+            if filters.get("scenario_id") is not None:
+                where, params = "AND scenario_id = %s", [core.check_text("scenario_id", filters["scenario_id"])]
+        else:
+            text = core.check_text("query", query)
+        literal = self._literal(text)
+        return lambda: core.similar_flow(self.sql, kind, literal, k, where, params)
+
+    def _q_missing_embeddings(self, kind: str, limit: int, overwrite: bool) -> FlowFactory:
+        if kind == "scenarios":
+            cond = "" if overwrite else " WHERE scenario_embedding IS NULL"
+            sql = f"SELECT scenario_id, name, task_prompt FROM {self.sql.t('scenarios')}{cond} LIMIT %s"
+        else:
+            cond = "" if overwrite else " WHERE trajectory_embedding IS NULL"
+            sql = (
+                f"SELECT outcome_id, execution_time, trajectory FROM {self.sql.t('outcomes')}{cond} "
+                "ORDER BY execution_time DESC LIMIT %s"
+            )
+
+        def flow() -> Flow:
+            return (yield core.FetchAll(sql, [int(limit)]))
+
+        return flow
+
+    def _q_store_embeddings(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> FlowFactory:
+        if kind == "scenarios":
+            texts = [core.scenario_text(r["name"], r["task_prompt"]) for r in rows]
+        else:
+            texts = [core.trajectory_text(r["trajectory"]) for r in rows]
+        vectors = [vector_literal(v) for v in self.embedder.embed(texts)] if rows else []
+
+        def flow() -> Flow:
+            for row, vector in zip(rows, vectors):
+                if kind == "scenarios":
+                    yield core.Execute(
+                        f"UPDATE {self.sql.t('scenarios')} SET scenario_embedding = %s::vector WHERE scenario_id = %s",
+                        [vector, row["scenario_id"]],
+                    )
+                else:
+                    yield core.Execute(
+                        f"UPDATE {self.sql.t('outcomes')} SET trajectory_embedding = %s::vector "
+                        "WHERE outcome_id = %s AND execution_time = %s",
+                        [vector, row["outcome_id"], row["execution_time"]],
+                    )
+            return len(rows)
+
+        return flow
+
+
+def outcome_kwargs(
+    simulation_id: Any,
+    scenario_id: Any,
+    status: Any,
+    reliability_score: Any,
+    execution_time_ms: Any,
+    tokens_used: Any,
+    cost_usd: Any,
+    trajectory: Any,
+    execution_time: dt.datetime | None,
+    optional: Mapping[str, Any],
+) -> dict[str, Any]:
+    return {
+        **optional,
+        "simulation_id": simulation_id,
+        "scenario_id": scenario_id,
+        "status": status,
+        "reliability_score": reliability_score,
+        "execution_time_ms": execution_time_ms,
+        "tokens_used": tokens_used,
+        "cost_usd": cost_usd,
+        "trajectory": trajectory,
+        "execution_time": execution_time,
+    }

@@ -1,0 +1,488 @@
+"""The synchronous client, :class:`ArcEval`.
+
+Durability, call by call:
+
+* ``create_configuration``, ``create_config_version``, ``deactivate_configuration``, ``start_simulation``,
+  ``set_scenario_status`` and ``finish_simulation`` commit before they return.
+* ``record_outcome``, ``record_tool_usage`` and ``record_failure`` validate and buffer: nothing is durable
+  when they return. Rows become durable when a flush commits: when a table's buffer reaches
+  ``batch_size`` (that call flushes before returning), every ``flush_interval`` seconds (background
+  thread), on :meth:`ArcEval.flush`, on :meth:`ArcEval.close` / leaving the ``with`` block, and at
+  interpreter exit. ``finish_simulation`` flushes first.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from . import core
+from .api import ClientBase, FlowFactory, outcome_kwargs, resolve_dsn
+from .buffer import FLUSH_ORDER
+from .core import ConfigVersion, Flow, WriteResult
+from .embeddings import Embedder
+
+log = logging.getLogger(__name__)
+
+
+def run_op(cur: psycopg.Cursor, op: core.Op) -> Any:
+    """Execute one flow operation on a sync cursor."""
+    if isinstance(op, core.Execute):
+        cur.execute(op.sql, op.params)
+        return cur.rowcount
+    if isinstance(op, core.FetchOne):
+        cur.execute(op.sql, op.params)
+        return cur.fetchone()
+    if isinstance(op, core.FetchAll):
+        cur.execute(op.sql, op.params)
+        return cur.fetchall()
+    if isinstance(op, core.CopyIn):
+        with cur.copy(op.sql) as copy:
+            for row in op.rows:
+                copy.write_row(row)
+        return None
+    raise TypeError(f"unknown operation {op!r}")
+
+
+def drive(conn: psycopg.Connection, flow: Flow) -> Any:
+    """Run a flow on ``conn``; database errors are thrown into the flow where they happened."""
+    cur = conn.cursor(row_factory=dict_row)
+    value: Any = None
+    error: BaseException | None = None
+    try:
+        while True:
+            try:
+                op = flow.throw(error) if error is not None else flow.send(value)
+            except StopIteration as stop:
+                return stop.value
+            value, error = None, None
+            try:
+                value = run_op(cur, op)
+            except psycopg.Error as exc:
+                if core.is_connection_error(exc) or conn.closed:
+                    raise
+                error = exc
+    finally:
+        flow.close()
+        cur.close()
+
+
+def configure_connection(conn: psycopg.Connection) -> None:
+    """Per-connection setup: pgvector types (the ``vector`` extension lives in ``public``)."""
+    try:
+        from pgvector.psycopg import register_vector
+
+        register_vector(conn)
+    except (psycopg.Error, ImportError) as exc:  # the schema may not exist yet: vectors stay text
+        log.debug("pgvector types not registered: %s", type(exc).__name__)
+
+
+class ArcEval(ClientBase):
+    """Sync client for the raw tables. Thread-safe; one instance per process is enough.
+
+    ``dsn`` defaults to :func:`arc_eval.connection.resolve`; ``raw_schema`` to :func:`arc_eval.dbt.raw_schema`.
+    Pool sizes default to one sandbox (min 1, max 4); ``pool_kwargs`` passes anything else to
+    ``psycopg_pool.ConnectionPool``. Connections are checked on checkout; idempotent work is retried
+    ``max_retries`` times with exponential backoff when the connection is lost. ``flush_interval=None``
+    disables the background flush. ``write_mode="auto"`` COPYs straight into the table and falls back
+    to a staging table with ``ON CONFLICT DO NOTHING`` when a row already exists; ``"staged"`` always
+    stages.
+    """
+
+    def __init__(
+        self,
+        dsn: str | None = None,
+        *,
+        batch_size: int = 100,
+        flush_interval: float | None = 30.0,
+        pool_min: int = 1,
+        pool_max: int = 4,
+        pool_timeout: float = 30.0,
+        pool_kwargs: Mapping[str, Any] | None = None,
+        embedder: Embedder | None = None,
+        raw_schema: str | None = None,
+        user_id: uuid.UUID | str | None = None,
+        cluster_threshold: float = core.DEFAULT_CLUSTER_THRESHOLD,
+        embed_trajectories: bool = False,
+        write_mode: str = "auto",
+        max_retries: int = 3,
+        retry_backoff: float = 0.2,
+    ) -> None:
+        self._init_base(
+            batch_size=batch_size,
+            embed_trajectories=embed_trajectories,
+            raw_schema=raw_schema,
+            embedder=embedder,
+            user_id=user_id,
+            cluster_threshold=cluster_threshold,
+            write_mode=write_mode,
+        )
+        self.max_retries = max_retries
+        self.retry_backoff = retry_backoff
+        self.flush_interval = flush_interval
+        self._flush_lock = threading.RLock()
+        self._closed = False
+        self._pool = ConnectionPool(
+            resolve_dsn(dsn),
+            min_size=pool_min,
+            max_size=pool_max,
+            timeout=pool_timeout,
+            kwargs={"autocommit": True},
+            configure=configure_connection,
+            check=ConnectionPool.check_connection,
+            open=False,
+            name="arc-eval",
+            **dict(pool_kwargs or {}),
+        )
+        self._pool.open(wait=True, timeout=pool_timeout)
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
+        if flush_interval:
+            self._timer = threading.Thread(target=self._timer_loop, name="arc-eval-flush", daemon=True)
+            self._timer.start()
+        method = weakref.WeakMethod(self._at_exit)
+        self._atexit_hook = lambda: (m := method()) and m()
+        atexit.register(self._atexit_hook)
+
+    # -- plumbing -------------------------------------------------------------------------------------
+
+    def run(self, make_flow: FlowFactory, *, connection: psycopg.Connection | None = None) -> Any:
+        """Run a flow in its own transaction (retried on connection loss), or inside ``connection``'s."""
+        if connection is not None:
+            return drive(connection, make_flow())
+        self._check_open()
+        attempt = 0
+        while True:
+            try:
+                with self._pool.connection() as conn, conn.transaction():
+                    return drive(conn, make_flow())
+            except psycopg.Error as exc:
+                if not core.is_connection_error(exc) or attempt >= self.max_retries:
+                    raise
+                delay = self.retry_backoff * (2**attempt)
+                log.warning("database connection lost (%s); retry %d in %.1fs", type(exc).__name__, attempt + 1, delay)
+                time.sleep(delay)
+                attempt += 1
+
+    def _timer_loop(self) -> None:
+        interval = float(self.flush_interval or 0)
+        tick = max(0.01, min(1.0, interval / 4))
+        while not self._stop.wait(tick):
+            if self._buffers.age() >= interval:
+                try:
+                    self.flush()
+                except Exception as exc:  # the rows stay buffered; the next tick retries
+                    log.error("background flush failed (%s: %s); rows kept in the buffer", type(exc).__name__, exc)
+
+    def _at_exit(self) -> None:
+        if not self._closed:
+            try:
+                self.close()
+            except Exception as exc:
+                log.error("arc-eval: flush at exit failed: %s", exc)
+
+    def __enter__(self) -> ArcEval:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Flush everything buffered, stop the timer and close the pool. Durable when it returns."""
+        if self._closed:
+            return
+        self._stop.set()
+        if self._timer is not None and self._timer is not threading.current_thread():
+            self._timer.join(timeout=60)
+        try:
+            self.flush()
+        finally:
+            self._closed = True
+            atexit.unregister(self._atexit_hook)
+            self._pool.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise core.ArcEvalError("this ArcEval client is closed")
+
+    # -- flushing -------------------------------------------------------------------------------------
+
+    def flush(self) -> list[WriteResult]:
+        """Write every buffered row; durable when it returns.
+
+        Tables are written in order (outcomes, tool usage, failures), each in chunks of ``batch_size``,
+        one transaction per chunk. Rows the database refuses go to ``ingest_dead_letters``; every other
+        row lands. If the database cannot be reached, the rows stay buffered and the error is raised.
+        """
+        with self._flush_lock:
+            taken = self._buffers.take()
+            results: list[WriteResult] = []
+            try:
+                for spec in FLUSH_ORDER:
+                    items = taken[spec.name]
+                    while items:
+                        chunk = items[: self.batch_size]
+                        result = self.run(self._write_flow(spec, self._embedded_rows(spec, chunk)))
+                        results.append(result)
+                        self.dead_letter_count += len(result.dead_letters)
+                        for row, message, _ in result.dead_letters:
+                            log.warning("%s row %s dead-lettered: %s", spec.name, row[0], message)
+                        items = taken[spec.name] = items[len(chunk) :]
+            except BaseException:
+                self._buffers.restore(taken)
+                raise
+            return results
+
+    # -- configurations -------------------------------------------------------------------------------
+
+    def create_configuration(
+        self,
+        name: str,
+        user_id: uuid.UUID | str,
+        sandbox_config: Mapping[str, Any] | None = None,
+        modal_app_id: str | None = None,
+    ) -> uuid.UUID:
+        """Create a configuration, or return the active one with this name and owner. Committed on return.
+
+        An active configuration of the same name owned by another user is refused (ValidationError).
+        """
+        return self.run(self._q_create_configuration(name, user_id, sandbox_config, modal_app_id))
+
+    def create_config_version(
+        self,
+        config: uuid.UUID | str,
+        content: str | Mapping[str, Any],
+        generated_by: str = "api",
+        *,
+        user_id: uuid.UUID | str | None = None,
+        llm_generated: bool = False,
+        approval_status: str = "pending",
+        approved_by: uuid.UUID | str | None = None,
+        modal_deployment_id: str | None = None,
+        connection: psycopg.Connection | None = None,
+    ) -> ConfigVersion:
+        """Store YAML text (or a dict) as the next version of ``config`` (a config_id or an active name).
+
+        Validates (YAML parsed safely, ``model`` present, ``temperature`` in [0, 2], at most 1 MB), hashes
+        the canonical JSON (SHA-256) and returns the existing version (``created=False``) when this
+        configuration already has that content. Otherwise assigns the next ``version_number`` under a
+        row lock, moves ``latest_version_id`` and writes a ``config_diffs`` row against the previous
+        latest version, in one transaction: committed on return, or part of ``connection``'s open
+        transaction when given.
+        """
+        factory = self._q_create_config_version(
+            config,
+            content,
+            generated_by,
+            user_id=user_id,
+            llm_generated=llm_generated,
+            approval_status=approval_status,
+            approved_by=approved_by,
+            modal_deployment_id=modal_deployment_id,
+        )
+        return self.run(factory, connection=connection)
+
+    def get_active_config(self, name: str) -> dict[str, Any]:
+        """The latest version of the active configuration ``name`` (NotFoundError if none)."""
+        return self.run(self._q_get_active_config(name))
+
+    def get_active_configurations(self) -> list[dict[str, Any]]:
+        """Every active configuration that has a version, with its latest version."""
+        return self.run(self._q_get_active_configurations())
+
+    def deactivate_configuration(self, config_id: uuid.UUID | str, *, user_id: uuid.UUID | str | None = None) -> bool:
+        """Soft delete (``is_active = false``); versions stay. Returns whether it was active. Committed on return."""
+        return self.run(self._q_deactivate_configuration(config_id, user_id))
+
+    # -- simulations ----------------------------------------------------------------------------------
+
+    def start_simulation(
+        self,
+        version_id: uuid.UUID | str,
+        scenario_ids: Sequence[str],
+        simulation_name: str | None = None,
+        *,
+        simulation_id: uuid.UUID | str | None = None,
+        started_at: dt.datetime | None = None,
+        modal_app_id: str | None = None,
+        modal_environment: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        sandbox_metadata: Mapping[str, Any] | None = None,
+        priority: int | None = None,
+    ) -> uuid.UUID:
+        """Start a simulation (status ``running``) of a config version over scenarios, in order.
+
+        Unknown or inactive scenarios, repeats and an empty list are refused (ValidationError). Committed
+        on return; giving the same ``simulation_id`` again changes nothing and returns it.
+        """
+        return self.run(
+            self._q_start_simulation(
+                version_id,
+                scenario_ids,
+                simulation_name,
+                simulation_id=simulation_id,
+                started_at=started_at,
+                modal_app_id=modal_app_id,
+                modal_environment=modal_environment,
+                metadata=metadata,
+                sandbox_metadata=sandbox_metadata,
+                priority=priority,
+            )
+        )
+
+    def set_scenario_status(
+        self,
+        simulation_id: uuid.UUID | str,
+        scenario_id: str,
+        status: str,
+        *,
+        at: dt.datetime | None = None,
+        retry_count: int | None = None,
+        modal_call_id: str | None = None,
+        logs: str | None = None,
+    ) -> str:
+        """Move a scenario: pending -> running/skipped/failed, running -> completed/failed, failed -> running.
+
+        Anything else, or a change in a finished simulation, raises IllegalTransitionError. ``failed ->
+        running`` is a retry and adds one to ``retry_count`` unless given. Committed on return.
+        """
+        return self.run(self._q_set_scenario_status(simulation_id, scenario_id, status, at, retry_count, modal_call_id, logs))
+
+    def finish_simulation(
+        self,
+        simulation_id: uuid.UUID | str,
+        status: str = "completed",
+        *,
+        overall_score: float | None = None,
+        completed_at: dt.datetime | None = None,
+    ) -> dict[str, Any]:
+        """Flush, then close the simulation as completed / failed / cancelled with its totals.
+
+        ``overall_score`` defaults to the mean reliability of its outcomes. A finished simulation is
+        refused (IllegalTransitionError). Committed on return; returns the simulation row.
+        """
+        factory = self._q_finish_simulation(simulation_id, status, overall_score, completed_at)
+        self.flush()
+        return self.run(factory)
+
+    def get_simulation(self, simulation_id: uuid.UUID | str) -> dict[str, Any] | None:
+        """The simulation row as a dict (None if unknown)."""
+        return self.run(self._q_get_simulation(simulation_id))
+
+    # -- outcomes, tool usage, failures -----------------------------------------------------------------
+
+    def record_outcome(
+        self,
+        *,
+        simulation_id: uuid.UUID | str,
+        scenario_id: str,
+        status: str,
+        reliability_score: float,
+        execution_time_ms: float,
+        tokens_used: int,
+        cost_usd: float,
+        trajectory: Mapping[str, Any],
+        execution_time: dt.datetime | None = None,
+        **optional_columns: Any,
+    ) -> uuid.UUID:
+        """Validate and buffer one outcome; returns its ``outcome_id`` (a UUIDv7 unless given).
+
+        Not durable on return unless this row filled the buffer (then it was flushed). Optional columns:
+        outcome_id, metrics, modal_call_id, sandbox_id, sandbox_logs, retry_count, error_code,
+        error_category, execution_metadata (any keys), trajectory_embedding.
+        """
+        self._check_open()
+        values = outcome_kwargs(
+            simulation_id,
+            scenario_id,
+            status,
+            reliability_score,
+            execution_time_ms,
+            tokens_used,
+            cost_usd,
+            trajectory,
+            execution_time,
+            optional_columns,
+        )
+        outcome_id, full = self._add_outcome(values)
+        if full:
+            self.flush()
+        return outcome_id
+
+    def record_tool_usage(self, **values: Any) -> uuid.UUID:
+        """Validate and buffer one tool-usage row; returns its ``usage_id``. Not durable on return.
+
+        Required: outcome_id, tool_name, call_count, avg_duration_ms, success_rate, and execution_time
+        (the outcome's; may be omitted for an outcome recorded by this client).
+        """
+        self._check_open()
+        usage_id, full = self._add_tool_usage(dict(values))
+        if full:
+            self.flush()
+        return usage_id
+
+    def record_failure(self, **values: Any) -> uuid.UUID:
+        """Validate and buffer one failure; returns its ``pattern_id``. Not durable on return.
+
+        Required: outcome_id, failure_type, failure_category, and execution_time (the outcome's; may be
+        omitted for an outcome recorded by this client). At flush, ``error_message`` is embedded and the
+        failure joins the cluster of its nearest earlier failure when the cosine similarity is at least
+        ``cluster_threshold`` (``cluster_confidence`` = similarity), else starts a new cluster;
+        ``similar_failures_count`` of every member is the cluster's size minus one.
+        """
+        self._check_open()
+        pattern_id, full = self._add_failure(dict(values))
+        if full:
+            self.flush()
+        return pattern_id
+
+    # -- similarity search ------------------------------------------------------------------------------
+
+    def similar_config_versions(
+        self, query: str | Mapping[str, Any], k: int = 5, *, config_id: uuid.UUID | str | None = None
+    ) -> list[dict[str, Any]]:
+        """Config versions nearest to ``query`` (text or a config dict), with ``similarity`` (cosine)."""
+        return self.run(self._q_similar("config_versions", query, k, config_id=config_id))
+
+    def similar_scenarios(self, text: str, k: int = 5) -> list[dict[str, Any]]:
+        """Scenarios nearest to ``text`` (embeddings come from :meth:`embed_scenarios`)."""
+        return self.run(self._q_similar("scenarios", text, k))
+
+    def similar_trajectories(
+        self, query: str | Mapping[str, Any], k: int = 5, *, scenario_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Outcomes whose trajectory is nearest to ``query`` (needs ``embed_trajectories=True`` or
+        :meth:`embed_trajectories_backfill`)."""
+        return self.run(self._q_similar("outcomes", query, k, scenario_id=scenario_id))
+
+    def similar_failures(self, error_message: str, k: int = 5) -> list[dict[str, Any]]:
+        """Failures whose error message is nearest to ``error_message``."""
+        return self.run(self._q_similar("failure_patterns", error_message, k))
+
+    def embed_scenarios(self, *, overwrite: bool = False, limit: int = 100_000) -> int:
+        """Fill ``scenarios.scenario_embedding`` from name and task prompt. Returns rows updated."""
+        rows = self.run(self._q_missing_embeddings("scenarios", limit, overwrite))
+        return self.run(self._q_store_embeddings("scenarios", rows)) if rows else 0
+
+    def embed_trajectories_backfill(self, limit: int = 1000) -> int:
+        """Embed up to ``limit`` stored trajectories that have no embedding. Returns rows updated."""
+        rows = self.run(self._q_missing_embeddings("outcomes", limit, False))
+        return self.run(self._q_store_embeddings("outcomes", rows)) if rows else 0
+
+
+__all__ = ["ArcEval", "ConfigVersion"]

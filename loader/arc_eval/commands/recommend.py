@@ -1,0 +1,204 @@
+"""``arc-eval recommend`` and ``arc-eval recommendations list|show|approve|reject|apply|feedback``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import uuid
+from typing import Any
+
+import psycopg
+
+from .. import connection
+from ..recommend import engine, review
+from ..recommend.providers import PROVIDERS
+
+_WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dhm]?)\s*$")
+
+
+def parse_window(text: str) -> dt.timedelta:
+    """``7``, ``7d``, ``36h`` or ``90m`` as a timedelta (a bare number is days)."""
+    match = _WINDOW.match(text)
+    if not match or float(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"window {text!r}: use a positive number of days, or 7d / 36h / 90m")
+    value, unit = float(match.group(1)), match.group(2) or "d"
+    return {"d": dt.timedelta(days=value), "h": dt.timedelta(hours=value), "m": dt.timedelta(minutes=value)}[
+        unit
+    ]
+
+
+def _user(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"user {text!r} is not a UUID") from None
+
+
+def _add_user(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--user",
+        type=_user,
+        default=None,
+        help=f"acting user id (default ${engine.USER_ENV}, else the system user {engine.SYSTEM_USER_ID})",
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    rec = subparsers.add_parser(
+        "recommend",
+        help="analyse recent outcomes (dbt models) and record configuration recommendations",
+        description="Reads the dbt models only. Provider 'rules' is offline; 'openai' uses ARC_EVAL_LLM_* settings.",
+    )
+    rec.add_argument(
+        "--window", type=parse_window, default=engine.DEFAULT_WINDOW, help="data window (default 7d)"
+    )
+    rec.add_argument("--config", metavar="NAME", help="one configuration (default: every active one)")
+    rec.add_argument(
+        "--provider",
+        choices=PROVIDERS,
+        default=os.environ.get("ARC_EVAL_LLM_PROVIDER") or "rules",
+        help="recommendation provider (default $ARC_EVAL_LLM_PROVIDER, else rules)",
+    )
+    _add_user(rec)
+    rec.add_argument(
+        "--dry-run", action="store_true", help="print the prompt and what would be written; write nothing"
+    )
+    rec.set_defaults(func=recommend_command)
+
+    recs = subparsers.add_parser(
+        "recommendations", help="review recommendations: list, show, approve, reject, apply"
+    )
+    actions = recs.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="list recommendations, newest first")
+    listing.add_argument("--state", choices=review.REVIEW_STATES, help="only this state")
+    listing.add_argument("--config", metavar="NAME", help="only this configuration")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.set_defaults(func=list_command)
+    show = actions.add_parser("show", help="show one recommendation, its YAML patch and the resulting diff")
+    show.add_argument("id", help="recommendation id or unambiguous prefix")
+    show.set_defaults(func=show_command)
+    for name, helptext in (
+        ("approve", "approve a recommendation"),
+        ("reject", "reject a recommendation"),
+        ("apply", "apply a recommendation: make the next configuration version"),
+    ):
+        action = actions.add_parser(name, help=helptext)
+        action.add_argument("id", help="recommendation id or unambiguous prefix")
+        _add_user(action)
+        action.set_defaults(func=review_command)
+    fb = actions.add_parser("feedback", help="score a recommendation from 1 (useless) to 5 (excellent)")
+    fb.add_argument("id", help="recommendation id or unambiguous prefix")
+    fb.add_argument("score", type=int, choices=range(1, 6), metavar="SCORE")
+    _add_user(fb)
+    fb.set_defaults(func=feedback_command)
+
+
+def _connect() -> psycopg.Connection:
+    return psycopg.connect(connection.resolve().conninfo)
+
+
+def recommend_command(args: argparse.Namespace) -> int:
+    with _connect() as conn:
+        result = engine.recommend(
+            conn,
+            window=args.window,
+            config_name=args.config,
+            provider=args.provider,
+            user_id=args.user,
+            dry_run=args.dry_run,
+        )
+    if args.dry_run:
+        print("=== prompt ===")
+        print(result.prompt.text)
+        print("=== would write (dry run: nothing was written) ===")
+    print(engine.describe(result))
+    return 0 if result.status == "completed" else 1
+
+
+def _state(row: dict[str, Any]) -> str:
+    return "applied" if row["applied"] else row["review_status"]
+
+
+def list_command(args: argparse.Namespace) -> int:
+    with _connect() as conn:
+        rows = review.list_recommendations(conn, state=args.state, config_name=args.config, limit=args.limit)
+    if not rows:
+        print("no recommendations")
+        return 0
+    print(f"{'id':8}  {'state':8}  {'conf':>4}  {'type':18}  {'configuration':24}  description")
+    for r in rows:
+        text = r["description"] if len(r["description"]) <= 70 else r["description"][:67] + "..."
+        print(
+            f"{str(r['recommendation_id'])[:8]}  {_state(r):8}  {r['confidence']:4.2f}  {r['recommendation_type']:18}"
+            f"  {(r['config_name'] or '-')[:24]:24}  {text}"
+        )
+    return 0
+
+
+def show_command(args: argparse.Namespace) -> int:
+    with _connect() as conn:
+        rec = review.get_recommendation(conn, review.resolve_id(conn, args.id))
+        try:
+            pv: review.Preview | None = review.preview(conn, rec)
+            problem = None
+        except review.ReviewError as exc:
+            pv, problem = None, str(exc)
+    print(f"recommendation {rec['recommendation_id']}")
+    print(f"  state: {_state(rec)}  type: {rec['recommendation_type']}  confidence: {rec['confidence']:.2f}")
+    print(f"  configuration: {rec['config_name']}  made against version {rec['base_version_number']}")
+    print(f"  source: {rec['source_type']} {rec['source_id']}")
+    print(
+        f"  model: {rec['llm_model_used']}  prompt sha256: {rec['llm_prompt_hash']}  session: {rec['session_id']}"
+    )
+    print(f"  impact: {json.dumps(rec['impact_estimate'], sort_keys=True)}")
+    if rec["reviewed_by"]:
+        print(f"  reviewed by {rec['reviewed_by']} at {rec['reviewed_at']}")
+    if rec["applied"]:
+        print(
+            f"  applied by {rec['applied_by']} at {rec['applied_at']} -> version {rec['applied_version_id']}"
+        )
+    if rec["feedback_score"]:
+        print(f"  feedback: {rec['feedback_score']}/5")
+    print(f"\n{rec['description']}\n")
+    print("YAML patch:")
+    print((rec["suggested_yaml_changes"] or "").rstrip())
+    if pv is not None:
+        print(f"\ndiff against the current version {pv.version_number}:")
+        print(pv.diff.rstrip() or "(no change)")
+    else:
+        print(f"\ncannot show the resulting diff: {problem}")
+    return 0
+
+
+def review_command(args: argparse.Namespace) -> int:
+    user = args.user or engine.default_user_id()
+    with _connect() as conn:
+        rec_id = review.resolve_id(conn, args.id)
+        if args.action == "apply":
+            res = review.apply(conn, rec_id, user)
+            if res.already_applied:
+                print(f"{rec_id} was already applied as version {res.version_number} ({res.version_id})")
+            elif res.created:
+                print(f"applied {rec_id}: created version {res.version_number} ({res.version_id})")
+            else:
+                print(
+                    f"applied {rec_id}: identical content is version {res.version_number} ({res.version_id}), now current"
+                )
+        else:
+            row = review.set_review(
+                conn, rec_id, "approved" if args.action == "approve" else "rejected", user
+            )
+            print(f"{rec_id} {row['review_status']} by {row['reviewed_by']} at {row['reviewed_at']}")
+    return 0
+
+
+def feedback_command(args: argparse.Namespace) -> int:
+    user = args.user or engine.default_user_id()
+    with _connect() as conn:
+        rec_id = review.resolve_id(conn, args.id)
+        review.feedback(conn, rec_id, args.score, user)
+    print(f"recorded feedback {args.score}/5 on {rec_id}")
+    return 0

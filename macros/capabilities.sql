@@ -1,0 +1,98 @@
+{#- The capability probe: what this server offers, as data. Python twin: arc_eval.capabilities.probe(). -#}
+
+{% macro arc_eval_capabilities_sql() %}
+select
+    (select extversion from pg_extension where extname = 'timescaledb') as timescaledb_version,
+    (select default_version from pg_available_extensions where name = 'timescaledb') as timescaledb_available,
+    current_setting('timescaledb.license', true) as timescaledb_license,
+    coalesce(current_setting('shared_preload_libraries', true), '') like '%timescaledb%' as timescaledb_preloaded,
+    (select extversion from pg_extension where extname = 'vector') as vector_version,
+    (select default_version from pg_available_extensions where name = 'vector') as vector_available,
+    current_setting('server_version') as server_version,
+    current_setting('server_version_num')::integer as server_version_num
+{% endmacro %}
+
+
+{#- Returns a dict: the probed values plus has_timescaledb, has_hypertables, has_compression,
+    has_continuous_aggregates, has_policies, has_vector, and reasons[feature] (why a feature is off).
+    At parse time (execute is false) every feature is off. -#}
+{% macro arc_eval_capabilities() %}
+    {%- set caps = {
+        "timescaledb_version": none,
+        "timescaledb_available": none,
+        "timescaledb_license": none,
+        "timescaledb_preloaded": false,
+        "vector_version": none,
+        "vector_available": none,
+        "server_version": none,
+        "server_version_num": 0,
+    } -%}
+    {%- if execute -%}
+        {%- set result = run_query(arc_eval_capabilities_sql()) -%}
+        {%- for column in result.column_names -%}
+            {%- do caps.update({column: result.rows[0][column]}) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- set has_ts = caps.timescaledb_version is not none -%}
+    {%- set community = has_ts and caps.timescaledb_license == "timescale" -%}
+    {%- if not has_ts -%}
+        {%- if caps.timescaledb_available is none -%}
+            {%- set ts_reason = "TimescaleDB is not installed on this server" -%}
+        {%- elif not caps.timescaledb_preloaded -%}
+            {%- set ts_reason = "TimescaleDB is available but not in shared_preload_libraries" -%}
+        {%- else -%}
+            {%- set ts_reason = "the timescaledb extension is not created in this database" -%}
+        {%- endif -%}
+        {%- set license_reason = ts_reason -%}
+    {%- else -%}
+        {%- set ts_reason = none -%}
+        {%- set license_reason = none if community else "TimescaleDB license is '" ~ caps.timescaledb_license ~ "' (needs the community license 'timescale')" -%}
+    {%- endif -%}
+    {%- do caps.update({
+        "has_timescaledb": has_ts,
+        "has_hypertables": has_ts,
+        "has_compression": community,
+        "has_continuous_aggregates": community,
+        "has_policies": community,
+        "has_vector": caps.vector_version is not none,
+        "reasons": {
+            "hypertables": ts_reason,
+            "compression": license_reason,
+            "continuous_aggregates": license_reason,
+            "policies": license_reason,
+            "vector": none if caps.vector_version is not none else "pgvector (extension 'vector') is not installed",
+        },
+        "skipped": {},
+    }) -%}
+    {{ return(caps) }}
+{% endmacro %}
+
+
+{#- `dbt run-operation arc_eval_print_capabilities`: logs the probe as one JSON line. -#}
+{% macro arc_eval_print_capabilities() %}
+    {%- set caps = arc_eval_capabilities() -%}
+    {%- do caps.pop("skipped") -%}
+    {% do log("arc-eval capabilities: " ~ tojson(caps), info=True) %}
+    {{ return(caps) }}
+{% endmacro %}
+
+
+{#- Creates the extensions this project uses, in schema public, when the server has them.
+    pgvector is required (the raw tables hold vector(1536) columns); TimescaleDB is optional. -#}
+{% macro arc_eval_ensure_extensions() %}
+    {%- if not execute -%}{{ return(none) }}{%- endif -%}
+    {%- set caps = arc_eval_capabilities() -%}
+    {%- if caps.vector_version is none -%}
+        {%- if caps.vector_available is none -%}
+            {{ exceptions.raise_compiler_error("arc-eval needs pgvector: install the PostgreSQL extension 'vector' on this server (Debian: postgresql-NN-pgvector)") }}
+        {%- endif -%}
+        {% do run_query("create extension if not exists vector with schema public") %}
+    {%- endif -%}
+    {%- if caps.timescaledb_version is none and caps.timescaledb_available is not none and caps.timescaledb_preloaded -%}
+        {#- A failure here (e.g. no privilege) must not stop the schema: report it and go on as plain PostgreSQL. -#}
+        {% do run_query("do $arc$ begin create extension if not exists timescaledb with schema public; exception when others then raise warning 'arc-eval: could not create extension timescaledb: %', sqlerrm; end $arc$") %}
+        {%- if arc_eval_capabilities().timescaledb_version is none -%}
+            {% do log("arc-eval: could not create extension timescaledb here (see the server log); continuing as plain PostgreSQL", info=True) %}
+        {%- endif -%}
+    {%- endif -%}
+{% endmacro %}

@@ -1,0 +1,47 @@
+{#- Raw table `failure_patterns` (seed section 2, table 8): structured failures of outcomes.
+    A hypertable (7 day chunks) where TimescaleDB is present. execution_time is the outcome's execution_time. -#}
+{% macro arc_eval_raw_failure_patterns() %}
+{{ return({
+    "name": "failure_patterns",
+    "columns": [
+        ("pattern_id", "uuid NOT NULL DEFAULT gen_random_uuid()"),
+        ("outcome_id", "uuid NOT NULL"),
+        ("execution_time", "timestamptz NOT NULL"),
+        ("failure_type", "text NOT NULL"),
+        ("failure_category", "text NOT NULL"),
+        ("error_message", "text"),
+        ("error_embedding", "vector(1536)"),
+        ("pattern_cluster_id", "uuid"),
+        ("cluster_confidence", "real"),
+        ("similar_failures_count", "integer DEFAULT 0"),
+        ("recovery_attempted", "boolean DEFAULT false"),
+        ("recovery_successful", "boolean DEFAULT false"),
+        ("resolution_steps", "text"),
+        ("llm_analysis", "jsonb"),
+        ("created_at", "timestamptz DEFAULT now()"),
+    ],
+    "primary_key": ["pattern_id", "execution_time"],
+    "constraints": [
+        ("failure_patterns_failure_type_check", "CHECK (length(failure_type) <= 100)"),
+        ("failure_patterns_failure_category_check", "CHECK (failure_category IN ('timeout', 'tool_error', 'model_error', 'validation_error', 'system_error', 'sandbox_error', 'modal_error', 'unknown'))"),
+        ("failure_patterns_error_message_check", "CHECK (length(error_message) <= 10000)"),
+        ("failure_patterns_cluster_confidence_check", "CHECK (cluster_confidence BETWEEN 0 AND 1)"),
+        ("failure_patterns_similar_failures_count_check", "CHECK (similar_failures_count >= 0)"),
+        ("valid_recovery", "CHECK (NOT recovery_successful OR recovery_attempted = true)"),
+    ],
+    "indexes": [
+        ("idx_failure_patterns_cluster_time", "(pattern_cluster_id, execution_time DESC) WHERE pattern_cluster_id IS NOT NULL"),
+        ("idx_failure_patterns_outcome", "(outcome_id, execution_time)"),
+        ("idx_failure_patterns_category_time", "(failure_category, execution_time DESC)"),
+    ],
+    "time_column": "execution_time",
+    "chunk_interval": "7 days",
+    "compression": {
+        "segmentby": "failure_category",
+        "orderby": "execution_time DESC, pattern_id",
+        "after": "14 days",
+    },
+    "retention": "1 year",
+    "audited": false,
+}) }}
+{% endmacro %}

@@ -1,0 +1,61 @@
+{#- Raw table `outcomes` (seed section 2, table 7; 9B adds execution_metadata): one row per scenario run.
+    A hypertable (1 day chunks) where TimescaleDB is present. -#}
+{% macro arc_eval_raw_outcomes() %}
+{%- set s = arc_eval_raw_schema_name() -%}
+{{ return({
+    "name": "outcomes",
+    "columns": [
+        ("outcome_id", "uuid NOT NULL DEFAULT gen_random_uuid()"),
+        ("simulation_id", "uuid NOT NULL"),
+        ("scenario_id", "text NOT NULL"),
+        ("execution_time", "timestamptz NOT NULL"),
+        ("status", "text NOT NULL"),
+        ("reliability_score", "real NOT NULL"),
+        ("execution_time_ms", "real NOT NULL"),
+        ("tokens_used", "integer NOT NULL"),
+        ("cost_usd", "real NOT NULL"),
+        ("trajectory", "jsonb NOT NULL"),
+        ("trajectory_embedding", "vector(1536)"),
+        ("metrics", "jsonb DEFAULT '{}'"),
+        ("modal_call_id", "text"),
+        ("sandbox_id", "text"),
+        ("sandbox_logs", "text"),
+        ("retry_count", "integer DEFAULT 0"),
+        ("error_code", "text"),
+        ("error_category", "text"),
+        ("created_at", "timestamptz DEFAULT now()"),
+        ("execution_metadata", "jsonb DEFAULT '{}'"),
+    ],
+    "primary_key": ["outcome_id", "execution_time"],
+    "constraints": [
+        ("outcomes_status_check", "CHECK (status IN ('success', 'error', 'timeout', 'cancelled'))"),
+        ("outcomes_reliability_score_check", "CHECK (reliability_score BETWEEN 0 AND 1)"),
+        ("outcomes_execution_time_ms_check", "CHECK (execution_time_ms >= 0)"),
+        ("outcomes_tokens_used_check", "CHECK (tokens_used >= 0)"),
+        ("outcomes_cost_usd_check", "CHECK (cost_usd >= 0)"),
+        ("outcomes_retry_count_check", "CHECK (retry_count >= 0)"),
+        ("outcomes_error_category_check", "CHECK (error_category IN ('timeout', 'tool_error', 'model_error', 'validation_error', 'system_error', 'sandbox_error'))"),
+        ("outcomes_simulation_id_fkey", "FOREIGN KEY (simulation_id) REFERENCES " ~ s ~ ".simulations (simulation_id) ON DELETE CASCADE"),
+        ("outcomes_scenario_id_fkey", "FOREIGN KEY (scenario_id) REFERENCES " ~ s ~ ".scenarios (scenario_id)"),
+        ("valid_trajectory", "CHECK (trajectory ? 'start_time' AND trajectory ? 'status')"),
+    ],
+    "indexes": [
+        ("idx_outcomes_time_status", "(execution_time DESC, status) WHERE status != 'success'"),
+        ("idx_outcomes_simulation_time", "(simulation_id, execution_time DESC)"),
+        ("idx_outcomes_scenario_time", "(scenario_id, execution_time DESC)"),
+        ("idx_outcomes_modal_call", "(modal_call_id) WHERE modal_call_id IS NOT NULL"),
+        ("idx_trajectory_embedding_cosine", "USING hnsw (trajectory_embedding vector_cosine_ops) WHERE trajectory_embedding IS NOT NULL"),
+        ("idx_outcomes_trajectory_gin", "USING gin (trajectory) WHERE trajectory IS NOT NULL"),
+        ("idx_outcomes_metadata_gin", "USING gin (execution_metadata)"),
+    ],
+    "time_column": "execution_time",
+    "chunk_interval": "1 day",
+    "compression": {
+        "segmentby": "simulation_id, scenario_id",
+        "orderby": "execution_time DESC, outcome_id",
+        "after": "7 days",
+    },
+    "retention": "2 years",
+    "audited": false,
+}) }}
+{% endmacro %}

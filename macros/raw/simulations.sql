@@ -1,0 +1,52 @@
+{#- Raw table `simulations` (seed section 2, table 5; 9B adds sandbox_metadata): one evaluation run of a config version. -#}
+{% macro arc_eval_raw_simulations() %}
+{%- set s = arc_eval_raw_schema_name() -%}
+{{ return({
+    "name": "simulations",
+    "columns": [
+        ("simulation_id", "uuid NOT NULL DEFAULT gen_random_uuid()"),
+        ("config_version_id", "uuid NOT NULL"),
+        ("scenario_set", "text[] NOT NULL"),
+        ("simulation_name", "text"),
+        ("status", "text DEFAULT 'pending'"),
+        ("total_scenarios", "integer NOT NULL"),
+        ("completed_scenarios", "integer DEFAULT 0"),
+        ("overall_score", "real"),
+        ("execution_time_ms", "integer"),
+        ("total_cost_usd", "real"),
+        ("metadata", "jsonb DEFAULT '{}'"),
+        ("modal_app_id", "text"),
+        ("modal_environment", "text DEFAULT 'production'"),
+        ("sandbox_instances", "integer DEFAULT 1"),
+        ("timeout_ms", "integer DEFAULT 300000"),
+        ("max_retries", "integer DEFAULT 3"),
+        ("priority", "integer DEFAULT 5"),
+        ("created_at", "timestamptz DEFAULT now()"),
+        ("started_at", "timestamptz"),
+        ("completed_at", "timestamptz"),
+        ("sandbox_metadata", "jsonb DEFAULT '{}'"),
+    ],
+    "primary_key": ["simulation_id"],
+    "constraints": [
+        ("simulations_scenario_set_check", "CHECK (cardinality(scenario_set) > 0)"),
+        ("simulations_simulation_name_check", "CHECK (length(simulation_name) <= 200)"),
+        ("simulations_status_check", "CHECK (status IN ('pending', 'running', 'completed', 'failed', 'cancelled'))"),
+        ("simulations_total_scenarios_check", "CHECK (total_scenarios > 0)"),
+        ("simulations_completed_scenarios_check", "CHECK (completed_scenarios >= 0)"),
+        ("simulations_overall_score_check", "CHECK (overall_score BETWEEN 0 AND 1)"),
+        ("simulations_execution_time_ms_check", "CHECK (execution_time_ms >= 0)"),
+        ("simulations_total_cost_usd_check", "CHECK (total_cost_usd >= 0)"),
+        ("simulations_priority_check", "CHECK (priority BETWEEN 1 AND 10)"),
+        ("simulations_config_version_id_fkey", "FOREIGN KEY (config_version_id) REFERENCES " ~ s ~ ".config_versions (version_id)"),
+        ("valid_completion", "CHECK ((status = 'completed' AND completed_at IS NOT NULL) OR (status != 'completed' AND completed_at IS NULL))"),
+        ("completed_scenarios_limit", "CHECK (completed_scenarios <= total_scenarios)"),
+        ("valid_timestamps", "CHECK (started_at IS NULL OR started_at >= created_at)"),
+    ],
+    "indexes": [
+        ("idx_simulations_modal_app", "(modal_app_id, created_at DESC)"),
+        ("idx_simulations_sandbox_metadata_gin", "USING gin (sandbox_metadata)"),
+        ("idx_simulations_config_version", "(config_version_id)"),
+    ],
+    "audited": false,
+}) }}
+{% endmacro %}

@@ -1,0 +1,105 @@
+-- Expected tools (scenarios.expected_tools) against the tools each configuration version actually used,
+-- per scenario. expected_tools may be a JSON array of names (or of objects with a "name") or an object
+-- keyed by tool name.
+with expected as (
+    select
+        sc.scenario_id,
+        array(
+            select distinct tool.tool_name
+            from (
+                select
+                    case
+                        when jsonb_typeof(element.value) = 'string' then element.value #>> '{}'
+                        else element.value ->> 'name'
+                    end as tool_name
+                from
+                    jsonb_array_elements(
+                        case when jsonb_typeof(sc.expected_tools) = 'array' then sc.expected_tools else '[]' end
+                    ) as element
+                union all
+                select key.key as tool_name
+                from jsonb_each(
+                    case when jsonb_typeof(sc.expected_tools) = 'object' then sc.expected_tools else '{}' end
+                ) as key
+            ) as tool
+            where tool.tool_name is not null
+            order by tool.tool_name
+        ) as expected_tools
+    from {{ ref('stg_scenarios') }} as sc
+),
+
+runs as (
+    select
+        o.scenario_id,
+        s.config_version_id as version_id,
+        count(*) as executions
+    from {{ ref('stg_outcomes') }} as o
+    inner join {{ ref('stg_simulations') }} as s on o.simulation_id = s.simulation_id
+    group by o.scenario_id, s.config_version_id
+),
+
+used as (
+    select
+        o.scenario_id,
+        s.config_version_id as version_id,
+        array_agg(distinct tu.tool_name order by tu.tool_name) as used_tools
+    from {{ ref('stg_tool_usage') }} as tu
+    inner join {{ ref('stg_outcomes') }} as o
+        on
+            tu.outcome_id = o.outcome_id
+            and tu.execution_time = o.execution_time
+    inner join {{ ref('stg_simulations') }} as s on o.simulation_id = s.simulation_id
+    group by o.scenario_id, s.config_version_id
+),
+
+combined as (
+    select
+        r.scenario_id,
+        cv.config_id,
+        r.version_id,
+        cv.version_number,
+        r.executions,
+        coalesce(e.expected_tools, '{}'::text[]) as expected_tools,
+        coalesce(u.used_tools, '{}'::text[]) as used_tools
+    from runs as r
+    inner join {{ ref('stg_config_versions') }} as cv on r.version_id = cv.version_id
+    left join expected as e on r.scenario_id = e.scenario_id
+    left join used as u
+        on
+            r.scenario_id = u.scenario_id
+            and r.version_id = u.version_id
+)
+
+select
+    scenario_id,
+    config_id,
+    version_id,
+    version_number,
+    executions,
+    expected_tools,
+    used_tools,
+    array(
+        select unnest(expected_tools)
+        except
+        select unnest(used_tools)
+        order by 1
+    ) as missing_tools,
+    array(
+        select unnest(used_tools)
+        except
+        select unnest(expected_tools)
+        order by 1
+    ) as unexpected_tools,
+    cardinality(expected_tools) as expected_count,
+    cardinality(used_tools) as used_count,
+    case
+        when cardinality(expected_tools) > 0
+            then
+                cardinality(array(
+                    select unnest(expected_tools)
+                    intersect
+                    select unnest(used_tools)
+                ))::double precision
+                / cardinality(expected_tools)
+    end as coverage_ratio
+from combined

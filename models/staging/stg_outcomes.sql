@@ -1,0 +1,22 @@
+select
+    outcome_id,
+    simulation_id,
+    scenario_id,
+    execution_time,
+    status,
+    reliability_score,
+    execution_time_ms,
+    tokens_used,
+    cost_usd,
+    trajectory,
+    coalesce(metrics, '{}'::jsonb) as metrics,
+    modal_call_id,
+    sandbox_id,
+    sandbox_logs,
+    coalesce(retry_count, 0) as retry_count,
+    error_code,
+    error_category,
+    created_at,
+    coalesce(execution_metadata, '{}'::jsonb) as execution_metadata,
+    trajectory_embedding is not null as has_embedding
+from {{ source('arc_eval_raw', 'outcomes') }}

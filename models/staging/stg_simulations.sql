@@ -1,0 +1,23 @@
+select
+    simulation_id,
+    config_version_id,
+    scenario_set,
+    simulation_name,
+    status,
+    total_scenarios,
+    coalesce(completed_scenarios, 0) as completed_scenarios,
+    overall_score,
+    execution_time_ms,
+    total_cost_usd,
+    coalesce(metadata, '{}'::jsonb) as metadata,
+    modal_app_id,
+    modal_environment,
+    sandbox_instances,
+    timeout_ms,
+    max_retries,
+    priority,
+    created_at,
+    started_at,
+    completed_at,
+    coalesce(sandbox_metadata, '{}'::jsonb) as sandbox_metadata
+from {{ source('arc_eval_raw', 'simulations') }}

@@ -1,0 +1,334 @@
+"""The recommender end to end on a real PostgreSQL: loader-written history, dbt build, engine, review."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+
+import psycopg
+import pytest
+import yaml
+from psycopg.rows import dict_row
+
+from arc_eval import cli, dbt
+from arc_eval.recommend import engine, review, rules
+from arc_eval.recommend.providers import OpenAIProvider
+from fake_llm import FakeLLM, Reply, completion, recommendations_reply
+from recommend_helpers import build_history
+
+pytestmark = pytest.mark.slow
+
+REVIEWER = uuid.UUID("22222222-2222-4222-8222-222222222222")
+WEEK = dt.timedelta(days=7)
+
+
+@pytest.fixture(scope="module")
+def history(make_database):
+    target = make_database("rec")
+    dbt.init_warehouse(target)
+    ids = build_history(target.conninfo)
+    dbt.run(["build"], target, quiet=True)
+    return target, ids
+
+
+@pytest.fixture
+def conn(history):
+    with psycopg.connect(history[0].conninfo) as connection:
+        yield connection
+
+
+def raw(name: str) -> str:
+    return f'"{dbt.raw_schema()}".{name}'
+
+
+def counts(conn) -> tuple[int, int, int]:
+    row = conn.execute(
+        f"select (select count(*) from {raw('llm_recommendation_sessions')}),"
+        f" (select count(*) from {raw('recommendations')}), (select count(*) from {raw('config_versions')})"
+    ).fetchone()
+    conn.rollback()
+    return tuple(row)
+
+
+def session_row(conn, session_id) -> dict:
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            f"select * from {raw('llm_recommendation_sessions')} where session_id = %s", (session_id,)
+        ).fetchone()
+    conn.rollback()
+    return row
+
+
+def rec_rows(conn, session_id) -> list[dict]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            f"select * from {raw('recommendations')} where session_id = %s order by recommendation_type",
+            (session_id,),
+        ).fetchall()
+    conn.rollback()
+    return rows
+
+
+def test_dry_run_writes_nothing(conn):
+    before = counts(conn)
+    result = engine.recommend(conn, window=WEEK, provider="rules", dry_run=True)
+    assert counts(conn) == before
+    assert result.session_id is None and result.candidates
+    assert "would write" in engine.describe(result)
+
+
+def test_rules_provider_writes_session_and_recommendations_of_three_types(conn, history):
+    _, ids = history
+    result = engine.recommend(conn, window=WEEK, provider="rules", user_id=REVIEWER)
+    assert result.status == "completed" and result.dropped == []
+    session = session_row(conn, result.session_id)
+    assert session["session_status"] == "completed" and session["user_id"] == REVIEWER
+    assert session["provider"] == "rules" and session["llm_model"] == rules.RULES_MODEL
+    assert session["prompt_template_version"] == "recommend_v1"
+    assert session["prompt_sha256"] == result.prompt.sha256
+    assert session["data_window_end"] - session["data_window_start"] == WEEK
+    assert session["analysis_end_time"] >= session["analysis_start_time"]
+    assert session["total_outcomes_analyzed"] == 24 + 16 + 24
+    assert session["patterns_identified"] == 6 + 8 + 3
+    assert (
+        session["recommendations_generated"]
+        == len(result.candidates)
+        == len(rec_rows(conn, result.session_id))
+    )
+    assert session["recommendations_dropped"] == 0 and session["analysis_cost_usd"] == 0
+
+    recs = rec_rows(conn, result.session_id)
+    assert len({r["recommendation_type"] for r in recs}) >= 3
+    by_key = {(r["config_id"], r["recommendation_type"]): r for r in recs}
+    temperature = [
+        r
+        for r in recs
+        if r["config_id"] == ids["support"]
+        and yaml.safe_load(r["suggested_yaml_changes"]) == {"temperature": 0.3}
+    ]
+    assert len(temperature) == 1 and temperature[0]["source_type"] == "config_diff"
+    tool = by_key[(ids["research"], "tool_optimization")]
+    assert yaml.safe_load(tool["suggested_yaml_changes"]) == {"tool_config.web_search.timeout_ms": 8000}
+    assert tool["source_type"] == "pattern_analysis"
+    timeout = by_key[(ids["review"], "performance_tuning")]
+    assert yaml.safe_load(timeout["suggested_yaml_changes"]) == {"timeout_ms": 180000}
+    model = [r for r in recs if r["config_id"] == ids["review"] and "model:" in r["suggested_yaml_changes"]]
+    assert len(model) == 1 and model[0]["source_id"] == ids["review_v1"]
+    assert (ids["review"], "scenario_addition") in by_key
+
+    analytics = dbt.analytics_schema()
+    for r in recs:
+        assert r["llm_prompt_hash"] == result.prompt.sha256 and r["historical_data_window"] == WEEK
+        assert r["review_status"] == "pending" and not r["applied"]
+        impact = r["impact_estimate"]
+        assert set(impact) == {"metric", "expected_delta", "basis"}
+        table, column = {
+            "pattern_analysis": ("failure_clusters", "pattern_cluster_id"),
+            "time_series_analysis": ("config_version_performance", "version_id"),
+            "config_diff": ("stg_config_diffs", "diff_id"),
+            "simulation": ("stg_simulations", "simulation_id"),
+        }[r["source_type"]]
+        found = conn.execute(
+            f'select count(*) from "{analytics}".{table} where {column} = %s', (r["source_id"],)
+        ).fetchone()[0]
+        assert found == 1, r["source_type"]
+    conn.rollback()
+
+
+def _items_from_rules(conn) -> list[dict]:
+    """Valid items for the current data, as an LLM would answer them."""
+    result = engine.recommend(conn, window=WEEK, provider="rules", dry_run=True)
+    return [
+        {
+            "config_id": c.config_id,
+            "recommendation_type": c.recommendation_type,
+            "source_type": c.source_type,
+            "source_id": c.source_id,
+            "description": c.description,
+            "suggested_yaml_changes": c.suggested_yaml_changes,
+            "impact_estimate": c.impact_estimate,
+            "confidence": c.confidence,
+        }
+        for c in result.candidates
+    ]
+
+
+def _openai(fake: FakeLLM, **kwargs) -> OpenAIProvider:
+    options = {"timeout": 5.0, "backoff_base": 0.01, "backoff_max": 0.05}
+    options.update(kwargs)
+    return OpenAIProvider(base_url=fake.base_url, api_key="sk-test", model="gpt-4o-mini", **options)
+
+
+def test_openai_answer_with_schema_invalid_items_keeps_the_valid_ones(conn):
+    items = _items_from_rules(conn)[:2]
+    bad = [
+        {**items[0], "recommendation_type": "magic"},
+        {**items[0], "source_id": str(uuid.uuid4())},
+        {**items[0], "suggested_yaml_changes": "temperature: 9\n"},
+        {"config_id": items[0]["config_id"]},
+    ]
+    with FakeLLM([recommendations_reply(items + bad, prompt_tokens=4000, completion_tokens=800)]) as fake:
+        result = engine.recommend(conn, window=WEEK, provider=_openai(fake), user_id=REVIEWER)
+    assert result.status == "completed"
+    session = session_row(conn, result.session_id)
+    assert session["provider"] == "openai" and session["llm_model"] == "gpt-4o-mini"
+    assert session["llm_temperature"] == pytest.approx(0.1)
+    assert (session["prompt_tokens"], session["completion_tokens"]) == (4000, 800)
+    assert session["analysis_cost_usd"] == pytest.approx(4 * 0.00015 + 0.8 * 0.0006, rel=1e-5)
+    assert session["recommendations_generated"] == 2 and session["recommendations_dropped"] == 4
+    reasons = [d["reason"] for d in session["dropped_reasons"]]
+    assert [d["index"] for d in session["dropped_reasons"]] == [2, 3, 4, 5]
+    assert "recommendation_type" in reasons[0] and "not a" in reasons[1] and "temperature" in reasons[2]
+    assert len(rec_rows(conn, result.session_id)) == 2
+    body = fake.requests[0].body
+    assert body["messages"][1]["content"] in result.prompt.text
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (completion("I think you should lower the temperature."), "not JSON"),
+        (completion('{"advice": []}'), "recommendations"),
+        (Reply(200, {"choices": []}, delay=2.0), "no answer within"),
+    ],
+    ids=["malformed", "wrong-shape", "timeout"],
+)
+def test_unusable_provider_output_records_a_failed_session(conn, reply, message):
+    before = counts(conn)
+    with FakeLLM([reply]) as fake:
+        result = engine.recommend(conn, window=WEEK, provider=_openai(fake, timeout=0.5), user_id=REVIEWER)
+    assert result.status == "failed" and message in result.error_message
+    session = session_row(conn, result.session_id)
+    assert session["session_status"] == "failed" and message in session["error_message"]
+    assert session["recommendations_generated"] == 0 and rec_rows(conn, result.session_id) == []
+    assert counts(conn)[:2] == (before[0] + 1, before[1])
+
+
+def test_requested_session_is_fulfilled(conn):
+    requested = conn.execute(
+        f"select {dbt.raw_schema()}.trigger_llm_recommendation_analysis(interval '7 days', %s)", (REVIEWER,)
+    ).fetchone()[0]
+    conn.commit()
+    assert session_row(conn, requested)["session_status"] == "requested"
+    result = engine.recommend(conn, window=WEEK, provider="rules")
+    assert result.fulfilled_request and result.session_id == requested
+    session = session_row(conn, requested)
+    assert session["session_status"] == "completed" and session["llm_model"] == rules.RULES_MODEL
+    assert (
+        session["user_id"] == REVIEWER and session["recommendations_generated"] == len(result.candidates) > 0
+    )
+
+
+def _latest_recs(conn, **filters) -> list[dict]:
+    result = engine.recommend(conn, window=WEEK, provider="rules", **filters)
+    return rec_rows(conn, result.session_id)
+
+
+def test_review_reject_approve_and_feedback(conn):
+    rec = _latest_recs(conn)[0]
+    rec_id = rec["recommendation_id"]
+    rejected = review.reject(conn, rec_id, REVIEWER)
+    assert rejected["review_status"] == "rejected" and rejected["reviewed_by"] == REVIEWER
+    assert rejected["reviewed_at"] is not None
+    with pytest.raises(review.ReviewError, match="rejected"):
+        review.apply(conn, rec_id, REVIEWER)
+    assert review.approve(conn, rec_id, REVIEWER)["review_status"] == "approved"
+    review.feedback(conn, rec_id, 4, REVIEWER)
+    assert review.get_recommendation(conn, rec_id)["feedback_score"] == 4
+    with pytest.raises(review.ReviewError, match="1 to 5"):
+        review.feedback(conn, rec_id, 6, REVIEWER)
+    assert review.resolve_id(conn, str(rec_id)[:13]) == rec_id
+    assert any(r["recommendation_id"] == rec_id for r in review.list_recommendations(conn, state="approved"))
+
+
+def test_apply_creates_one_version_even_when_applied_twice_concurrently(conn, history):
+    target, ids = history
+    [rec] = [
+        r
+        for r in _latest_recs(conn, config_name="review-bot")
+        if r["recommendation_type"] == "performance_tuning"
+    ]
+    before = counts(conn)[2]
+    preview = review.preview(conn, rec)
+    assert "-timeout_ms: 120000\n+timeout_ms: 180000" in preview.diff
+
+    results: list = []
+
+    def worker() -> None:
+        with psycopg.connect(target.conninfo) as own:
+            results.append(review.apply(own, rec["recommendation_id"], REVIEWER))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 2 and len({r.version_id for r in results}) == 1
+    assert sorted(r.already_applied for r in results) == [False, True]
+    again = review.apply(conn, rec["recommendation_id"], REVIEWER)
+    assert again.already_applied and again.version_id == results[0].version_id
+    assert counts(conn)[2] == before + 1
+
+    with conn.cursor(row_factory=dict_row) as cur:
+        version = cur.execute(
+            f"select * from {raw('config_versions')} where version_id = %s", (again.version_id,)
+        ).fetchone()
+        diff = cur.execute(
+            f"select * from {raw('config_diffs')} where version_after = %s", (again.version_id,)
+        ).fetchone()
+        applied = cur.execute(
+            f"select * from {raw('recommendations')} where recommendation_id = %s",
+            (rec["recommendation_id"],),
+        ).fetchone()
+        latest = cur.execute(
+            f"select latest_version_id from {raw('configurations')} where config_id = %s", (ids["review"],)
+        ).fetchone()
+    conn.rollback()
+    assert version["generated_by"] == "llm_recommendation" and version["version_number"] == 3
+    assert yaml.safe_load(version["raw_yaml"])["timeout_ms"] == 180000
+    assert yaml.safe_load(version["raw_yaml"])["model"] == "gpt-4-turbo"
+    assert diff["llm_generated"] and diff["approval_status"] == "approved" and diff["approved_by"] == REVIEWER
+    assert diff["version_before"] == ids["review_v2"] and diff["impact_prediction"] == rec["impact_estimate"]
+    assert applied["applied"] and applied["applied_by"] == REVIEWER and applied["applied_at"] is not None
+    assert applied["applied_version_id"] == version["version_id"] and applied["review_status"] == "approved"
+    assert latest["latest_version_id"] == version["version_id"]
+
+
+def test_apply_of_a_revert_makes_the_identical_version_current(conn, history):
+    _, ids = history
+    recs = _latest_recs(conn, config_name="research-bot")
+    [rec] = [r for r in recs if r["recommendation_type"] == "tool_optimization"]
+    before = counts(conn)[2]
+    result = review.apply(conn, rec["recommendation_id"], REVIEWER)
+    assert not result.created and result.version_id == ids["research_v1"]
+    assert counts(conn)[2] == before
+    with conn.cursor(row_factory=dict_row) as cur:
+        latest = cur.execute(
+            f"select latest_version_id from {raw('configurations')} where config_id = %s", (ids["research"],)
+        ).fetchone()["latest_version_id"]
+        diff = cur.execute(
+            f"select * from {raw('config_diffs')} where version_before = %s and version_after = %s",
+            (ids["research_v2"], ids["research_v1"]),
+        ).fetchone()
+    conn.rollback()
+    assert latest == ids["research_v1"]
+    assert diff["llm_generated"] and diff["approval_status"] == "approved" and diff["approved_by"] == REVIEWER
+
+
+def test_cli_recommend_list_show(history, monkeypatch, capsys):
+    target, _ = history
+    monkeypatch.setenv("ARC_EVAL_DSN", target.conninfo)
+    assert cli.main(["recommend", "--dry-run", "--config", "support-bot", "--window", "7d"]) == 0
+    out = capsys.readouterr().out
+    assert "=== prompt ===" in out and "support-bot" in out and "nothing was written" in out
+    assert cli.main(["recommend", "--config", "support-bot"]) == 0
+    capsys.readouterr()
+    assert cli.main(["recommendations", "list", "--config", "support-bot", "--state", "pending"]) == 0
+    listing = capsys.readouterr().out
+    short = listing.splitlines()[1].split()[0]
+    assert cli.main(["recommendations", "show", short]) == 0
+    shown = capsys.readouterr().out
+    assert "YAML patch:" in shown and "diff against the current version 2" in shown
+    assert cli.main(["recommendations", "feedback", short, "5", "--user", str(REVIEWER)]) == 0
+    assert "5/5" in capsys.readouterr().out

@@ -1,0 +1,99 @@
+"""The create macro is idempotent (a second run leaves the catalog unchanged) and migrates an older
+database forward without losing a row."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+
+from arc_eval import dbt
+from schema_helpers import RAW, catalog_snapshot, create_raw_schema
+
+
+def test_second_run_changes_nothing(make_database) -> None:
+    target = make_database("idem")
+    dbt.init_warehouse(target)  # run-operation, then dbt seed (whose on-run-start runs the macro again)
+    before = catalog_snapshot(target)
+    assert len([r for r in before["relations"] if r.endswith(":r")]) == 13
+    dbt.init_warehouse(target)
+    create_raw_schema(target)
+    after = catalog_snapshot(target)
+    assert {k: len(v) for k, v in after.items()} == {k: len(v) for k, v in before.items()}
+    assert after == before
+
+
+def test_older_database_is_migrated_forward(make_database) -> None:
+    """A database whose tables lack later columns, constraints, indexes and triggers gains them; rows stay."""
+    target = make_database("migrate")
+    create_raw_schema(target)
+    config_id, version_id, simulation_id, outcome_id = (uuid.uuid4() for _ in range(4))
+    with psycopg.connect(target.conninfo, autocommit=True) as conn:
+        # Make it look like an older version of the macro made it: later additions missing.
+        conn.execute(f"alter table {RAW}.simulations drop column sandbox_metadata")
+        conn.execute(f"alter table {RAW}.recommendations drop column review_status")
+        conn.execute(f"alter table {RAW}.llm_recommendation_sessions drop constraint valid_data_window")
+        conn.execute(f"drop trigger arc_eval_audit on {RAW}.recommendations")
+        conn.execute(f"drop index {RAW}.idx_outcomes_modal_call")
+        conn.execute(f"alter table {RAW}.outcomes drop column execution_metadata")
+        conn.execute(
+            f"insert into {RAW}.configurations (config_id, name, user_id) values (%s, 'old config', %s)",
+            [config_id, uuid.uuid4()],
+        )
+        conn.execute(
+            f"""insert into {RAW}.config_versions (version_id, config_id, version_number, raw_yaml, parsed_config,
+                config_hash) values (%s, %s, 1, 'model: m', '{{"model": "m", "temperature": 0.1}}', repeat('c', 64))""",
+            [version_id, config_id],
+        )
+        conn.execute(
+            f"""insert into {RAW}.scenarios (scenario_id, name, task_prompt)
+                values ('old_scenario', 'Old scenario', 'An old scenario prompt')"""
+        )
+        conn.execute(
+            f"""insert into {RAW}.simulations (simulation_id, config_version_id, scenario_set, total_scenarios)
+                values (%s, %s, '{{old_scenario}}', 1)""",
+            [simulation_id, version_id],
+        )
+        conn.execute(
+            f"""insert into {RAW}.outcomes (outcome_id, simulation_id, scenario_id, execution_time, status,
+                reliability_score, execution_time_ms, tokens_used, cost_usd, trajectory)
+                values (%s, %s, 'old_scenario', now(), 'success', 1, 10, 1, 0,
+                        '{{"start_time": "t", "status": "success"}}')""",
+            [outcome_id, simulation_id],
+        )
+        counts_before = {
+            t: conn.execute(f"select count(*) from {RAW}.{t}").fetchone()[0]
+            for t in ("configurations", "config_versions", "simulations", "outcomes", "audit_log")
+        }
+
+    create_raw_schema(target)
+
+    with psycopg.connect(target.conninfo) as conn:
+        counts_after = {
+            t: conn.execute(f"select count(*) from {RAW}.{t}").fetchone()[0] for t in counts_before
+        }
+        assert counts_after == counts_before
+        assert conn.execute(
+            f"select sandbox_metadata from {RAW}.simulations where simulation_id = %s", [simulation_id]
+        ).fetchone() == ({},)
+        assert conn.execute(
+            f"select execution_metadata from {RAW}.outcomes where outcome_id = %s", [outcome_id]
+        ).fetchone() == ({},)
+        constraint = conn.execute(
+            "select pg_get_constraintdef(oid) from pg_constraint where conname = 'valid_data_window'"
+        ).fetchone()
+        assert constraint == ("CHECK ((data_window_end >= data_window_start))",)
+        triggers = conn.execute(
+            "select count(*) from pg_trigger where tgname = 'arc_eval_audit' and tgrelid = %s::regclass",
+            [f"{RAW}.recommendations"],
+        ).fetchone()
+        assert triggers == (1,)
+        assert conn.execute(
+            "select count(*) from pg_indexes where indexname = 'idx_outcomes_modal_call'"
+        ).fetchone() == (1,)
+        review = conn.execute(
+            """select column_default, is_nullable from information_schema.columns
+                where table_schema = %s and table_name = 'recommendations' and column_name = 'review_status'""",
+            [RAW],
+        ).fetchone()
+        assert review == ("'pending'::text", "NO")

@@ -1,0 +1,136 @@
+"""TimescaleDB, tier by tier: hypertables with the seed's chunk intervals; on the community license,
+compression and one job per policy; on plain PostgreSQL, BRIN indexes on the time columns."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from arc_eval.capabilities import Capabilities
+from arc_eval.connection import Target
+from arc_eval.maintain import RETENTION
+from schema_helpers import RAW, capabilities, create_raw_schema
+
+CHUNKS = {"outcomes": "1 day", "failure_patterns": "7 days", "tool_usage": "1 day"}
+COMPRESS_AFTER = {"outcomes": "7 days", "failure_patterns": "14 days", "tool_usage": "7 days"}
+
+
+@pytest.fixture(scope="module")
+def caps(warehouse: Target) -> Capabilities:
+    return capabilities(warehouse)
+
+
+def rows(target: Target, query: str, *params: object) -> list[tuple]:
+    with psycopg.connect(target.conninfo) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def test_hypertables_have_the_seed_chunk_intervals(warehouse: Target, caps: Capabilities) -> None:
+    if not caps.has_timescaledb:
+        pytest.skip(f"no hypertables on this server: {caps.timescaledb_reason()}")
+    found = rows(
+        warehouse,
+        """
+        select hypertable_name, column_name, time_interval from timescaledb_information.dimensions
+        where hypertable_schema = %s
+        """,
+        RAW,
+    )
+    intervals = {name: (column, str(interval)) for name, column, interval in found}
+    expected = {"1 day": "1 day, 0:00:00", "7 days": "7 days, 0:00:00"}
+    assert intervals == {t: ("execution_time", expected[i]) for t, i in CHUNKS.items()}
+
+
+def test_plain_postgresql_has_brin_indexes_on_time_columns(warehouse: Target, caps: Capabilities) -> None:
+    if caps.has_timescaledb:
+        pytest.skip("TimescaleDB present: these tables are hypertables instead")
+    found = rows(
+        warehouse,
+        "select tablename, indexdef from pg_indexes where schemaname = %s and indexdef like %s",
+        RAW,
+        "%USING brin%",
+    )
+    tables = {t for t, d in found if "(execution_time)" in d}
+    assert tables == set(CHUNKS)
+
+
+def test_compression_settings_on_outcomes(warehouse: Target, caps: Capabilities) -> None:
+    if not caps.has_compression:
+        pytest.skip(f"no compression: {caps.license_reason()}")
+    found = rows(
+        warehouse,
+        """
+        select attname, segmentby_column_index, orderby_column_index, orderby_asc
+        from timescaledb_information.compression_settings
+        where hypertable_schema = %s and hypertable_name = 'outcomes'
+        order by segmentby_column_index nulls last, orderby_column_index
+        """,
+        RAW,
+    )
+    assert [(a, s) for a, s, _, _ in found if s] == [("simulation_id", 1), ("scenario_id", 2)]
+    assert [(a, o, asc) for a, _, o, asc in found if o] == [
+        ("execution_time", 1, False),
+        ("outcome_id", 2, True),
+    ]
+
+
+def jobs(target: Target) -> list[tuple]:
+    return rows(
+        target,
+        """
+        select proc_name, coalesce(hypertable_name, proc_name), config
+        from timescaledb_information.jobs where hypertable_schema = %s or proc_schema = %s
+        """,
+        RAW,
+        RAW,
+    )
+
+
+def test_community_jobs_listed_once_each_after_two_runs(make_database, server: Target) -> None:
+    target = make_database("jobs")
+    create_raw_schema(target)
+    caps = capabilities(target)
+    if not caps.has_policies:
+        pytest.skip(f"no policy jobs: {caps.license_reason()}")
+    create_raw_schema(target)
+    found = jobs(target)
+    keys = sorted((proc, table) for proc, table, _ in found)
+    assert keys == sorted(
+        [("policy_compression", t) for t in COMPRESS_AFTER]
+        + [("policy_retention", t) for t in CHUNKS]
+        + [("arc_eval_audit_log_retention", "arc_eval_audit_log_retention")]
+    )
+    configs = {(proc, table): config for proc, table, config in found}
+    for table, after in COMPRESS_AFTER.items():
+        assert configs[("policy_compression", table)]["compress_after"] == after
+    # The policies use the same windows as `arc-eval maintain`.
+    for table, (_, window) in RETENTION.items():
+        if table in CHUNKS:
+            got = configs[("policy_retention", table)]["drop_after"]
+        else:
+            got = configs[("arc_eval_audit_log_retention", "arc_eval_audit_log_retention")]["drop_after"]
+        assert rows(target, "select %s::interval = %s::interval", got, window) == [(True,)], (table, got)
+
+
+def test_audit_log_retention_job_deletes_old_rows(make_database) -> None:
+    target = make_database("auditjob")
+    create_raw_schema(target)
+    caps = capabilities(target)
+    if not caps.has_policies:
+        pytest.skip(f"no user-defined actions: {caps.license_reason()}")
+    with psycopg.connect(target.conninfo, autocommit=True) as conn:
+        conn.execute(
+            f"""
+            insert into {RAW}.audit_log (table_name, operation, "timestamp")
+            values ('configurations', 'INSERT', now() - interval '400 days'),
+                   ('configurations', 'INSERT', now() - interval '10 days')
+            """
+        )
+        (job_id,) = conn.execute(
+            "select job_id from timescaledb_information.jobs where proc_name = 'arc_eval_audit_log_retention'"
+        ).fetchone()
+        conn.execute("call public.run_job(%s)", [job_id])
+        ages = conn.execute(
+            f"select now() - \"timestamp\" < interval '1 year' from {RAW}.audit_log"
+        ).fetchall()
+    assert ages == [(True,)]
