@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -25,7 +26,7 @@ from psycopg_pool import AsyncConnectionPool
 from . import core
 from .api import ClientBase, FlowFactory, outcome_kwargs, resolve_dsn
 from .buffer import FLUSH_ORDER
-from .client import configure_connection, drive
+from .client import drive
 from .core import ConfigVersion, Flow, WriteResult
 from .embeddings import Embedder
 
@@ -177,7 +178,9 @@ class AsyncArcEval(ClientBase):
                 if not core.is_connection_error(exc) or attempt >= self.max_retries:
                     raise
                 delay = self.retry_backoff * (2**attempt)
-                log.warning("database connection lost (%s); retry %d in %.1fs", type(exc).__name__, attempt + 1, delay)
+                log.warning(
+                    "database connection lost (%s); retry %d in %.1fs", type(exc).__name__, attempt + 1, delay
+                )
                 await asyncio.sleep(delay)
                 attempt += 1
 
@@ -190,7 +193,9 @@ class AsyncArcEval(ClientBase):
                 try:
                     await self.flush()
                 except Exception as exc:
-                    log.error("background flush failed (%s: %s); rows kept in the buffer", type(exc).__name__, exc)
+                    log.error(
+                        "background flush failed (%s: %s); rows kept in the buffer", type(exc).__name__, exc
+                    )
 
     def _at_exit(self) -> None:
         """Interpreter exit without ``close()``: write what is buffered over a sync connection."""
@@ -213,10 +218,8 @@ class AsyncArcEval(ClientBase):
             return
         if self._timer is not None:
             self._timer.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
-            except asyncio.CancelledError:
-                pass
             self._timer = None
         try:
             if self._opened:
@@ -361,7 +364,9 @@ class AsyncArcEval(ClientBase):
     ) -> str:
         """See :meth:`arc_eval.ArcEval.set_scenario_status`. Committed on return."""
         return await self.run(
-            self._q_set_scenario_status(simulation_id, scenario_id, status, at, retry_count, modal_call_id, logs)
+            self._q_set_scenario_status(
+                simulation_id, scenario_id, status, at, retry_count, modal_call_id, logs
+            )
         )
 
     async def finish_simulation(

@@ -79,7 +79,7 @@ class ClientBase(Recorder):
         rows = [item.row for item in chunk]
         if todo:
             vectors = self.embedder.embed([chunk[i].embed_text for i in todo])
-            for i, vector in zip(todo, vectors):
+            for i, vector in zip(todo, vectors, strict=True):
                 rows[i] = fill_embedding(spec, chunk[i], vector_literal(vector))
         return rows
 
@@ -108,7 +108,11 @@ class ClientBase(Recorder):
         llm_generated = core.check_bool("llm_generated", llm_generated)
         user = None if user_id is None else core.check_uuid("user_id", user_id)
         approver = None if approved_by is None else core.check_uuid("approved_by", approved_by)
-        deployment = None if modal_deployment_id is None else core.check_text("modal_deployment_id", modal_deployment_id)
+        deployment = (
+            None
+            if modal_deployment_id is None
+            else core.check_text("modal_deployment_id", modal_deployment_id)
+        )
         embedding = vector_literal(self.embedder.embed([prepared.canonical_json])[0])
         return lambda: core.create_config_version_flow(
             self.sql,
@@ -139,7 +143,9 @@ class ClientBase(Recorder):
         start = core.check_simulation_start(version_id, scenario_ids, simulation_name, **kwargs)
         return lambda: core.start_simulation_flow(self.sql, start)
 
-    def _q_set_scenario_status(self, simulation_id, scenario_id, status, at, retry_count, modal_call_id, logs):
+    def _q_set_scenario_status(
+        self, simulation_id, scenario_id, status, at, retry_count, modal_call_id, logs
+    ):
         sid = core.check_uuid("simulation_id", simulation_id)
         scenario = core.check_text("scenario_id", scenario_id, max_len=100, pattern=core.SCENARIO_ID)
         status = core.check_text("status", status, choices=core.SCENARIO_STATUSES[1:])
@@ -147,7 +153,9 @@ class ClientBase(Recorder):
         retries = None if retry_count is None else core.check_int("retry_count", retry_count, lo=0)
         call = None if modal_call_id is None else core.check_text("modal_call_id", modal_call_id)
         text = None if logs is None else core.check_text("logs", logs)
-        return lambda: core.set_scenario_status_flow(self.sql, sid, scenario, status, when, retries, call, text)
+        return lambda: core.set_scenario_status_flow(
+            self.sql, sid, scenario, status, when, retries, call, text
+        )
 
     def _q_finish_simulation(self, simulation_id, status, overall_score, completed_at) -> FlowFactory:
         sid = core.check_uuid("simulation_id", simulation_id)
@@ -179,7 +187,10 @@ class ClientBase(Recorder):
         elif kind == "outcomes":
             text = core.trajectory_text(query)
             if filters.get("scenario_id") is not None:
-                where, params = "AND scenario_id = %s", [core.check_text("scenario_id", filters["scenario_id"])]
+                where, params = (
+                    "AND scenario_id = %s",
+                    [core.check_text("scenario_id", filters["scenario_id"])],
+                )
         else:
             text = core.check_text("query", query)
         literal = self._literal(text)
@@ -209,7 +220,7 @@ class ClientBase(Recorder):
         vectors = [vector_literal(v) for v in self.embedder.embed(texts)] if rows else []
 
         def flow() -> Flow:
-            for row, vector in zip(rows, vectors):
+            for row, vector in zip(rows, vectors, strict=True):
                 if kind == "scenarios":
                     yield core.Execute(
                         f"UPDATE {self.sql.t('scenarios')} SET scenario_embedding = %s::vector WHERE scenario_id = %s",

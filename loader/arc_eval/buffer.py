@@ -137,4 +137,3 @@ class Recorder:
     def pending(self) -> int:
         """Rows buffered and not yet written."""
         return self._buffers.pending()
-

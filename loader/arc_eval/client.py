@@ -171,7 +171,9 @@ class ArcEval(ClientBase):
                 if not core.is_connection_error(exc) or attempt >= self.max_retries:
                     raise
                 delay = self.retry_backoff * (2**attempt)
-                log.warning("database connection lost (%s); retry %d in %.1fs", type(exc).__name__, attempt + 1, delay)
+                log.warning(
+                    "database connection lost (%s); retry %d in %.1fs", type(exc).__name__, attempt + 1, delay
+                )
                 time.sleep(delay)
                 attempt += 1
 
@@ -183,7 +185,9 @@ class ArcEval(ClientBase):
                 try:
                     self.flush()
                 except Exception as exc:  # the rows stay buffered; the next tick retries
-                    log.error("background flush failed (%s: %s); rows kept in the buffer", type(exc).__name__, exc)
+                    log.error(
+                        "background flush failed (%s: %s); rows kept in the buffer", type(exc).__name__, exc
+                    )
 
     def _at_exit(self) -> None:
         if not self._closed:
@@ -305,7 +309,9 @@ class ArcEval(ClientBase):
         """Every active configuration that has a version, with its latest version."""
         return self.run(self._q_get_active_configurations())
 
-    def deactivate_configuration(self, config_id: uuid.UUID | str, *, user_id: uuid.UUID | str | None = None) -> bool:
+    def deactivate_configuration(
+        self, config_id: uuid.UUID | str, *, user_id: uuid.UUID | str | None = None
+    ) -> bool:
         """Soft delete (``is_active = false``); versions stay. Returns whether it was active. Committed on return."""
         return self.run(self._q_deactivate_configuration(config_id, user_id))
 
@@ -361,7 +367,11 @@ class ArcEval(ClientBase):
         Anything else, or a change in a finished simulation, raises IllegalTransitionError. ``failed ->
         running`` is a retry and adds one to ``retry_count`` unless given. Committed on return.
         """
-        return self.run(self._q_set_scenario_status(simulation_id, scenario_id, status, at, retry_count, modal_call_id, logs))
+        return self.run(
+            self._q_set_scenario_status(
+                simulation_id, scenario_id, status, at, retry_count, modal_call_id, logs
+            )
+        )
 
     def finish_simulation(
         self,

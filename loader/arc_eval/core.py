@@ -61,7 +61,14 @@ class IllegalTransitionError(ArcEvalError):
 # Constants and lifecycle
 
 OUTCOME_STATUSES = ("success", "error", "timeout", "cancelled")
-ERROR_CATEGORIES = ("timeout", "tool_error", "model_error", "validation_error", "system_error", "sandbox_error")
+ERROR_CATEGORIES = (
+    "timeout",
+    "tool_error",
+    "model_error",
+    "validation_error",
+    "system_error",
+    "sandbox_error",
+)
 FAILURE_CATEGORIES = (*ERROR_CATEGORIES, "modal_error", "unknown")
 GENERATED_BY = ("manual", "llm_recommendation", "diff_engine", "api")
 APPROVAL_STATUSES = ("pending", "approved", "rejected")
@@ -195,7 +202,9 @@ def _json_default(value: Any) -> Any:
 def dump_json(field: str, value: Any) -> str:
     """Compact JSON text for a jsonb column; refuses what jsonb cannot store."""
     try:
-        text = json.dumps(value, default=_json_default, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = json.dumps(
+            value, default=_json_default, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        )
     except (TypeError, ValueError) as exc:
         raise ValidationError(field, f"must be JSON-serialisable ({exc})") from None
     if "\\u0000" in text:
@@ -341,7 +350,12 @@ FAILURE_PATTERNS = TableSpec(
         _c("pattern_id", check_uuid, kind="uuid"),
         _c("outcome_id", check_uuid, required=True, nullable=False, kind="uuid"),
         _c("execution_time", check_time, nullable=False, kind="time"),
-        _c("failure_type", lambda f, v: check_text(f, v, min_len=1, max_len=100), required=True, nullable=False),
+        _c(
+            "failure_type",
+            lambda f, v: check_text(f, v, min_len=1, max_len=100),
+            required=True,
+            nullable=False,
+        ),
         _c("failure_category", _enum(FAILURE_CATEGORIES), required=True, nullable=False),
         _c("error_message", _maxlen(10000)),
         _c("error_embedding", check_vector, kind="vector"),
@@ -363,7 +377,9 @@ def _check_trajectory(value: Any) -> str:
         raise ValidationError("trajectory", "must be a JSON object (dict)")
     missing = [k for k in ("start_time", "status") if k not in value]
     if missing:
-        raise ValidationError("trajectory", f"must contain the keys 'start_time' and 'status' (missing {missing})")
+        raise ValidationError(
+            "trajectory", f"must contain the keys 'start_time' and 'status' (missing {missing})"
+        )
     return dump_json("trajectory", dict(value))
 
 
@@ -407,9 +423,10 @@ def encode_row(spec: TableSpec, values: Mapping[str, Any], *, now: dt.datetime |
         if column.name == spec.id_column:
             record_id = row[-1]
     if spec is FAILURE_PATTERNS:
-        attempted, successful = row[spec.column_names.index("recovery_attempted")], row[
-            spec.column_names.index("recovery_successful")
-        ]
+        attempted, successful = (
+            row[spec.column_names.index("recovery_attempted")],
+            row[spec.column_names.index("recovery_successful")],
+        )
         if successful and not attempted:
             raise ValidationError("recovery_successful", "may be true only when recovery_attempted is true")
     return tuple(row)
@@ -418,7 +435,7 @@ def encode_row(spec: TableSpec, values: Mapping[str, Any], *, now: dt.datetime |
 def row_payload(spec: TableSpec, row: Sequence[Any]) -> dict[str, Any]:
     """A row as a JSON-ready dict (for the dead-letter table); vectors are left out."""
     payload: dict[str, Any] = {}
-    for column, value in zip(spec.columns, row):
+    for column, value in zip(spec.columns, row, strict=True):
         if column.kind == "vector":
             payload[column.name] = None if value is None else "<vector omitted>"
         elif column.kind == "json" and isinstance(value, str):
@@ -536,14 +553,19 @@ def change_summary(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[
     return {
         "added": {k: new[k] for k in sorted(new.keys() - old.keys())},
         "removed": {k: old[k] for k in sorted(old.keys() - new.keys())},
-        "changed": {k: {"old": old[k], "new": new[k]} for k in sorted(old.keys() & new.keys()) if old[k] != new[k]},
+        "changed": {
+            k: {"old": old[k], "new": new[k]} for k in sorted(old.keys() & new.keys()) if old[k] != new[k]
+        },
     }
 
 
 def unified_yaml_diff(before: str, after: str, from_label: str, to_label: str) -> str:
     """A unified diff of two YAML texts, cut to the 512 KiB the table allows."""
     lines = difflib.unified_diff(
-        before.splitlines(keepends=True), after.splitlines(keepends=True), fromfile=from_label, tofile=to_label
+        before.splitlines(keepends=True),
+        after.splitlines(keepends=True),
+        fromfile=from_label,
+        tofile=to_label,
     )
     text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
     if len(text) > MAX_DIFF_CHARS:
@@ -710,7 +732,9 @@ def _write_or_split(sql: Sql, spec: TableSpec, rows: Sequence[tuple], mode: str,
         yield Execute("ROLLBACK TO SAVEPOINT arc_eval_batch")
         yield Execute("RELEASE SAVEPOINT arc_eval_batch")
         if len(rows) == 1:
-            message = (exc.diag.message_primary if exc.diag and exc.diag.message_primary else str(exc)) or "error"
+            message = (
+                exc.diag.message_primary if exc.diag and exc.diag.message_primary else str(exc)
+            ) or "error"
             detail = exc.diag.message_detail if exc.diag else None
             result.dead_letters.append((rows[0], message + (f" ({detail})" if detail else ""), exc.sqlstate))
             return
@@ -736,7 +760,14 @@ def write_batch_flow(sql: Sql, spec: TableSpec, rows: Sequence[tuple], *, mode: 
             f"COPY {sql.t('ingest_dead_letters')} "
             "(dead_letter_id, target_table, record_id, payload, error_message, sqlstate) FROM STDIN",
             [
-                (uuid7(), spec.name, row[id_index], dump_json("payload", row_payload(spec, row)), message, state)
+                (
+                    uuid7(),
+                    spec.name,
+                    row[id_index],
+                    dump_json("payload", row_payload(spec, row)),
+                    message,
+                    state,
+                )
                 for row, message, state in result.dead_letters
             ],
         )
@@ -760,8 +791,10 @@ def cluster_failures_flow(sql: Sql, rows: list[tuple], threshold: float) -> Flow
     similarity, otherwise it starts a new cluster (confidence 1). A transaction-level advisory lock
     serialises clustering between writers. Returns the new row tuples.
     """
-    i_emb, i_cluster, i_conf = _failure_index("error_embedding"), _failure_index("pattern_cluster_id"), _failure_index(
-        "cluster_confidence"
+    i_emb, i_cluster, i_conf = (
+        _failure_index("error_embedding"),
+        _failure_index("pattern_cluster_id"),
+        _failure_index("cluster_confidence"),
     )
     yield FetchOne("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"arc_eval.failure_clusters.{sql.schema}"])
     seen: list[tuple[list[float], uuid.UUID]] = []
@@ -829,7 +862,9 @@ def create_configuration_flow(
     Raises ValidationError when an active configuration of that name belongs to another user.
     """
     yield from set_user(user_id)
-    yield FetchOne("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"arc_eval.configuration.{sql.schema}.{name}"])
+    yield FetchOne(
+        "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"arc_eval.configuration.{sql.schema}.{name}"]
+    )
     existing = yield FetchOne(
         f"SELECT config_id, user_id FROM {sql.t('configurations')} WHERE name = %s AND is_active "
         "ORDER BY created_at LIMIT 1",
@@ -851,7 +886,9 @@ def create_configuration_flow(
 def _lock_configuration(sql: Sql, config: uuid.UUID | str) -> Flow:
     cols = "config_id, name, user_id, latest_version_id, is_active"
     if isinstance(config, uuid.UUID):
-        row = yield FetchOne(f"SELECT {cols} FROM {sql.t('configurations')} WHERE config_id = %s FOR UPDATE", [config])
+        row = yield FetchOne(
+            f"SELECT {cols} FROM {sql.t('configurations')} WHERE config_id = %s FOR UPDATE", [config]
+        )
     else:
         row = yield FetchOne(
             f"SELECT {cols} FROM {sql.t('configurations')} WHERE name = %s AND is_active "
@@ -942,7 +979,10 @@ def create_config_version_flow(
     )
     if previous is not None:
         diff = unified_yaml_diff(
-            previous["raw_yaml"], prepared.raw_yaml, f"version {previous['version_number']}", f"version {number}"
+            previous["raw_yaml"],
+            prepared.raw_yaml,
+            f"version {previous['version_number']}",
+            f"version {number}",
         )
         summary = change_summary(previous["parsed_config"] or {}, prepared.parsed)
         yield Execute(
@@ -991,7 +1031,9 @@ def active_config_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def get_active_config_flow(sql: Sql, name: str) -> Flow:
-    base = ACTIVE_CONFIG_SELECT.format(configurations=sql.t("configurations"), config_versions=sql.t("config_versions"))
+    base = ACTIVE_CONFIG_SELECT.format(
+        configurations=sql.t("configurations"), config_versions=sql.t("config_versions")
+    )
     row = yield FetchOne(base + " AND c.name = %s ORDER BY c.created_at LIMIT 1", [name])
     if row is None:
         raise NotFoundError(f"no active configuration named {name!r} with a version")
@@ -999,14 +1041,18 @@ def get_active_config_flow(sql: Sql, name: str) -> Flow:
 
 
 def get_active_configurations_flow(sql: Sql) -> Flow:
-    base = ACTIVE_CONFIG_SELECT.format(configurations=sql.t("configurations"), config_versions=sql.t("config_versions"))
+    base = ACTIVE_CONFIG_SELECT.format(
+        configurations=sql.t("configurations"), config_versions=sql.t("config_versions")
+    )
     rows = yield FetchAll(base + " ORDER BY c.name")
     return [active_config_row(r) for r in rows]
 
 
 def deactivate_configuration_flow(sql: Sql, config_id: uuid.UUID, user_id: uuid.UUID | None) -> Flow:
     """Soft delete: ``is_active = false``. Returns whether the configuration was active."""
-    row = yield FetchOne(f"SELECT user_id FROM {sql.t('configurations')} WHERE config_id = %s FOR UPDATE", [config_id])
+    row = yield FetchOne(
+        f"SELECT user_id FROM {sql.t('configurations')} WHERE config_id = %s FOR UPDATE", [config_id]
+    )
     if row is None:
         raise NotFoundError(f"configuration {config_id} not found")
     yield from set_user(user_id or row["user_id"])
@@ -1063,12 +1109,18 @@ def check_simulation_start(
         simulation_id=uuid7() if simulation_id is None else check_uuid("simulation_id", simulation_id),
         version_id=version,
         scenario_ids=ids,
-        simulation_name=None if simulation_name is None else check_text("simulation_name", simulation_name, max_len=200),
+        simulation_name=None
+        if simulation_name is None
+        else check_text("simulation_name", simulation_name, max_len=200),
         started_at=None if started_at is None else check_time("started_at", started_at),
         modal_app_id=None if modal_app_id is None else check_text("modal_app_id", modal_app_id),
-        modal_environment=None if modal_environment is None else check_text("modal_environment", modal_environment),
+        modal_environment=None
+        if modal_environment is None
+        else check_text("modal_environment", modal_environment),
         metadata_json="{}" if metadata is None else check_json_object("metadata", metadata),
-        sandbox_metadata_json="{}" if sandbox_metadata is None else check_json_object("sandbox_metadata", sandbox_metadata),
+        sandbox_metadata_json="{}"
+        if sandbox_metadata is None
+        else check_json_object("sandbox_metadata", sandbox_metadata),
         priority=None if priority is None else check_int("priority", priority, lo=1, hi=10),
     )
 
@@ -1080,7 +1132,9 @@ def start_simulation_flow(sql: Sql, s: SimulationStart) -> Flow:
         [s.version_id],
     )
     if version is None:
-        raise ValidationError("version_id", f"must name an existing configuration version ({s.version_id} not found)")
+        raise ValidationError(
+            "version_id", f"must name an existing configuration version ({s.version_id} not found)"
+        )
     rows = yield FetchAll(
         f"SELECT ids.sid, sc.is_active FROM unnest(%s::text[]) AS ids(sid) "
         f"LEFT JOIN {sql.t('scenarios')} sc ON sc.scenario_id = ids.sid",
@@ -1149,7 +1203,9 @@ def set_scenario_status_flow(
     current = row["status"] or "pending"
     if status not in SCENARIO_TRANSITIONS.get(current, ()):
         allowed = ", ".join(SCENARIO_TRANSITIONS.get(current, ())) or "nothing (final)"
-        raise IllegalTransitionError(f"scenario {scenario_id!r}: {current} -> {status} is not allowed (allowed: {allowed})")
+        raise IllegalTransitionError(
+            f"scenario {scenario_id!r}: {current} -> {status} is not allowed (allowed: {allowed})"
+        )
     if retry_count is None and current == "failed" and status == "running":
         retry_count = (row["retry_count"] or 0) + 1
     t = sql.t("simulations_scenarios")
@@ -1193,7 +1249,9 @@ def finish_simulation_flow(
     if row is None:
         raise NotFoundError(f"simulation {simulation_id} not found")
     if row["status"] not in ("pending", "running"):
-        raise IllegalTransitionError(f"simulation {simulation_id}: {row['status']} -> {status} is not allowed")
+        raise IllegalTransitionError(
+            f"simulation {simulation_id}: {row['status']} -> {status} is not allowed"
+        )
     s, o, ss = sql.t("simulations"), sql.t("outcomes"), sql.t("simulations_scenarios")
     updated = yield FetchOne(
         f"WITH agg AS (SELECT avg(reliability_score)::float8 AS score, coalesce(sum(cost_usd), 0)::float8 AS cost "
@@ -1217,7 +1275,9 @@ def finish_simulation_flow(
 # Similarity search
 
 
-def similar_flow(sql: Sql, kind: str, literal: str, k: int, where: str = "", params: Sequence[Any] = ()) -> Flow:
+def similar_flow(
+    sql: Sql, kind: str, literal: str, k: int, where: str = "", params: Sequence[Any] = ()
+) -> Flow:
     """The ``k`` nearest rows by cosine distance, with ``similarity`` = 1 - distance."""
     queries = {
         "config_versions": (

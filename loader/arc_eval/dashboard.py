@@ -267,10 +267,9 @@ def hbar_chart(
             f'<rect x="{x0:.1f}" y="{y + 4}" width="{max(1.0, x1 - x0):.1f}" height="{row_h - 8}" fill="{color}">'
             f"<title>{esc(label)}: {esc(fmt(value))}</title></rect>"
         )
-        anchor, tx = ("start", x1 + 4) if value >= 0 else ("end", x0 - 4)
-        parts.append(
-            f'<text x="{tx:.1f}" y="{y + 15}" class="tick" text-anchor="{anchor}">{esc(fmt(value))}</text>'
-        )
+        # A value sits right of its bar (positive) or right of the zero line (negative), never over a label.
+        tx = x1 + 4 if value >= 0 else zero + 4
+        parts.append(f'<text x="{tx:.1f}" y="{y + 15}" class="tick">{esc(fmt(value))}</text>')
     bottom = MARGIN_TOP + row_h * max(1, len(bars))
     parts.append(f'<line x1="{zero:.1f}" x2="{zero:.1f}" y1="{MARGIN_TOP}" y2="{bottom}" class="axis"/>')
     for value in (lo, hi):
@@ -369,7 +368,9 @@ def section_errors(data: Mapping[str, Rows]) -> str:
     if overall:
         series["all configurations"] = sorted(overall)
     top = _nice_max(max((v for pts in series.values() for _, v in pts), default=0.0))
-    return line_chart("Error rate (status 'error') per configuration, daily", series, fmt=fmt_pct, y_max=min(1.0, top))
+    return line_chart(
+        "Error rate (status 'error') per configuration, daily", series, fmt=fmt_pct, y_max=min(1.0, top)
+    )
 
 
 def section_failures(data: Mapping[str, Rows]) -> str:
@@ -479,7 +480,9 @@ def recommendation_cards(rows: Rows) -> str:
             f'<div class="card-head"><span class="badge">{esc(row.get("recommendation_type"))}</span> '
             f"<strong>{esc(target)}</strong> "
             f'<span class="muted">confidence {esc(fmt_pct(confidence) if confidence is not None else "?")}'
-            f" · {esc(row.get('generated_by_model') or '')}</span></div>"
+            f" · {esc(row.get('generated_by_model') or '')}"
+            + (f" · also pending from {esc(row['repeats'])} earlier session(s)" if row.get("repeats") else "")
+            + "</span></div>"
             f"<p>{esc(row.get('description'))}</p>"
             + (diff_block(diff) if diff else f'<pre class="diff">{esc(patch)}</pre>')
             + "</div>"
@@ -531,6 +534,11 @@ def _kpis(data: Mapping[str, Rows]) -> str:
     )
 
 
+def _test_note(rows: Rows) -> str:
+    tests = sorted({str(r["test_name"]) for r in rows if r.get("test_name")})
+    return f'<p class="muted">Test: {esc("; ".join(tests))}.</p>' if tests else ""
+
+
 def _section(section_id: str, title: str, body: str, rows_present: bool) -> str:
     content = body if rows_present else '<p class="empty">No data in this window.</p>'
     return f'<section id="{section_id}"><h2>{esc(title)}</h2>\n{content}\n</section>'
@@ -573,10 +581,10 @@ def render(data: Mapping[str, Rows], *, title: str = "arc-eval dashboard", subti
                         ("cost_change_usd", "Δ cost/run", _f(lambda v: f"{v:+.4f}")),
                         ("latency_change_ms", "Δ latency ms", _f(lambda v: f"{v:+,.0f}")),
                         ("p_value", "p", _f(lambda v: f"{v:.3g}")),
-                        ("test_name", "test", None),
                         ("verdict", "verdict", None),
                     ],
                 )
+                + _test_note(data["config_version_comparison"])
                 + "\n</section>",
             )
     perf = data.get("config_version_performance", [])

@@ -109,16 +109,11 @@ def read_model(conn: psycopg.Connection, model: str, order_by: str = "") -> list
     return list(conn.execute(query).fetchall())
 
 
-def load_scenarios(target: Target, db: Any = None) -> list[simulator.Scenario]:
-    """The active scenarios, as sandbox code sees them.
+def load_scenarios(target: Target) -> list[simulator.Scenario]:
+    """The active scenarios, read from the ``stg_scenarios`` model (the loader has no scenario listing).
 
-    Uses the loader's scenario listing when it has one; otherwise reads the ``stg_scenarios`` model
-    (building that one view first if the warehouse has no models yet).
+    Builds that one view first when the warehouse has no models yet.
     """
-    for name in ("list_scenarios", "get_scenarios"):
-        method = getattr(db, name, None)
-        if callable(method):
-            return [simulator.Scenario.from_row(row) for row in method()]
     try:
         with _connect(target) as conn:
             rows = read_model(conn, "stg_scenarios", "scenario_id")
@@ -132,7 +127,8 @@ def load_scenarios(target: Target, db: Any = None) -> list[simulator.Scenario]:
 def collect(target: Target) -> dict[str, list[dict[str, Any]]]:
     """Rows of every model the report and the dashboard show, plus derived fields.
 
-    Derived: ``config_name`` on comparison and recommendation rows; ``first_execution`` on
+    Derived: ``config_name`` on comparison and recommendation rows; pending recommendations with
+    the same configuration, type and patch shown once, with ``repeats``; ``first_execution`` on
     ``config_version_performance``; ``diff`` (unified YAML diff of the base version against the patched
     one) on each pending recommendation; ``simulations`` from ``stg_simulations``.
     """
@@ -157,6 +153,16 @@ def collect(target: Target) -> dict[str, list[dict[str, Any]]]:
         row["config_name"] = names.get(str(row["config_id"]), str(row["config_id"]))
     data["config_version_comparison"].sort(key=lambda r: (r["config_name"], r["version_number"]))
     data["failure_clusters"].sort(key=lambda r: (-r["failure_count"], str(r["last_seen"])))
+    # Each demo run is a new recommender session, so the same proposal can be pending several times:
+    # show it once (the view's first, i.e. newest among equals) with the number of repeats.
+    unique: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for row in data["v_dashboard_pending_recommendations"]:
+        key = (str(row.get("config_id")), row["recommendation_type"], str(row.get("suggested_yaml_changes")))
+        if key in unique:
+            unique[key]["repeats"] += 1
+        else:
+            unique[key] = {**row, "repeats": 0}
+    data["v_dashboard_pending_recommendations"] = list(unique.values())
     for row in data["v_dashboard_pending_recommendations"]:
         row["config_name"] = names.get(str(row.get("config_id")), "")
         base = versions.get(str(row.get("base_version_id")))
@@ -185,6 +191,8 @@ def _fmt(value: Any, kind: str = "") -> str:
         return f"{float(value) * 100:.1f}%"
     if kind == "usd":
         return f"${float(value):.4f}"
+    if kind == "usd_delta":
+        return f"{'-' if float(value) < 0 else '+'}${abs(float(value)):.4f}"
     if kind == "usd2":
         return f"${float(value):,.2f}"
     if kind == "delta_pt":
@@ -262,7 +270,7 @@ def format_report(data: Mapping[str, Sequence[Mapping[str, Any]]], *, clusters: 
             ("paired_scenarios", "pairs", "int"),
             ("reliability_delta", "reliability", "delta_pt"),
             ("success_rate_change", "success", "delta_pt"),
-            ("cost_change_usd", "cost/run", "usd"),
+            ("cost_change_usd", "cost/run", "usd_delta"),
             ("p_value", "p", "p"),
             ("verdict", "verdict", ""),
         ],
@@ -273,9 +281,10 @@ def format_report(data: Mapping[str, Sequence[Mapping[str, Any]]], *, clusters: 
     pending = data.get("v_dashboard_pending_recommendations", [])
     lines += ["", f"== Pending recommendations ({len(pending)}, v_dashboard_pending_recommendations)"]
     for i, row in enumerate(pending, start=1):
+        repeats = f", also pending from {row['repeats']} earlier session(s)" if row.get("repeats") else ""
         lines.append(
             f"  {i}. [{row['recommendation_type']}] {row.get('config_name') or ''} "
-            f"(confidence {float(row['confidence']):.2f}): {row['description']}"
+            f"(confidence {float(row['confidence']):.2f}{repeats}): {row['description']}"
         )
         patch = str(row.get("suggested_yaml_changes") or "").rstrip()
         lines += [f"       {p}" for p in patch.splitlines()]
@@ -315,10 +324,10 @@ def simulate(
     """Generate the simulated history and write it through the loader; returns the records written."""
     from . import ArcEval
 
-    with ArcEval(target.conninfo) as db:
-        scenarios = load_scenarios(target, db)
-        plan = simulator.generate_plan(scenarios, seed=seed, simulations=simulations, now=now)
-        counter = progress.counter("simulations") if progress else None
+    scenarios = load_scenarios(target)
+    plan = simulator.generate_plan(scenarios, seed=seed, simulations=simulations, now=now)
+    counter = progress.counter("simulations") if progress else None
+    with ArcEval(target.conninfo, user_id=plan.user_id) as db:
         return simulator.play(plan, db, progress=counter)
 
 

@@ -3,8 +3,8 @@
 Two implementations of :class:`Embedder`:
 
 * :class:`HashingEmbedder` (the default, :func:`default_embedder`): offline and deterministic. Text is
-  normalised (case folded; UUIDs, hex strings and numbers replaced by placeholders, so messages that
-  differ only in ids or numbers embed identically), split into word unigrams and bigrams, and
+  normalised (case folded; UUIDs, hex strings, numbers and tokens with digits replaced by placeholders,
+  so messages that differ only in ids or numbers embed identically), split into word unigrams and bigrams, and
   feature-hashed with signs into ``DIMENSIONS`` buckets, then L2-normalised. No network, no model.
 * :class:`OpenAIEmbedder`: any OpenAI-compatible ``POST {base_url}/embeddings`` endpoint, batched, with
   retries and backoff. Configured from the environment by :func:`embedder_from_env`.
@@ -45,19 +45,29 @@ class EmbeddingError(RuntimeError):
     """The embedding service failed or answered with something unusable."""
 
 
-_UUID = re.compile(r"\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b")
-_HEX = re.compile(r"\b0x[0-9a-f]+\b|\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_TOKEN = re.compile(r"[a-z_]+|<uuid>|<hex>|<num>")
+_UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
+_HEX_LITERAL = re.compile(r"\b0x[0-9a-f]+\b")
+_DECIMAL = re.compile(r"\d+(?:[.,]\d+)+")
+_TOKEN = re.compile(r"<uuid>|<hex>|[a-z0-9_]+")
+_HEXISH = re.compile(r"^[0-9a-f]{6,}$")
+
+
+def _placeholder(token: str) -> str:
+    if token.startswith("<") or not any(ch.isdigit() for ch in token):
+        return token
+    if token.isdigit():
+        return "<num>"
+    return "<hex>" if _HEXISH.match(token) else "<id>"
 
 
 def normalise(text: str) -> list[str]:
-    """The tokens the hashing embedder sees: lower case, ids and numbers replaced by placeholders."""
+    """The tokens the hashing embedder sees: lower-case words; UUIDs, hex, numbers and other tokens
+    containing digits (ids such as ``q_81f2a9``) replaced by ``<uuid>``, ``<hex>``, ``<num>``, ``<id>``."""
     text = text.lower()
     text = _UUID.sub(" <uuid> ", text)
-    text = _HEX.sub(" <hex> ", text)
-    text = _NUMBER.sub(" <num> ", text)
-    return _TOKEN.findall(text)
+    text = _HEX_LITERAL.sub(" <hex> ", text)
+    text = _DECIMAL.sub("0", text)
+    return [_placeholder(token) for token in _TOKEN.findall(text)]
 
 
 def _bucket(feature: str, dimensions: int) -> tuple[int, float]:
@@ -89,7 +99,7 @@ class HashingEmbedder:
         if not tokens:
             tokens = ["<empty>"]
         features = Counter(tokens)
-        features.update(f"{a} {b}" for a, b in zip(tokens, tokens[1:]))
+        features.update(f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False))
         vector = [0.0] * self.dimensions
         for feature, count in features.items():
             index, sign = self._hash(feature)
@@ -154,7 +164,9 @@ class OpenAIEmbedder:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
-        request = urllib.request.Request(f"{self.base_url}/embeddings", data=body, headers=headers, method="POST")
+        request = urllib.request.Request(
+            f"{self.base_url}/embeddings", data=body, headers=headers, method="POST"
+        )
         attempt = 0
         while True:
             retry_after: float | None = None
@@ -205,7 +217,7 @@ def _unit(vector: list[float]) -> list[float]:
 
 def cosine_similarity(a: Sequence[float], b: Sequence[float]) -> float:
     """Cosine similarity of two vectors (their dot product when both are unit length)."""
-    dot = sum(x * y for x, y in zip(a, b))
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
     na = math.sqrt(sum(x * x for x in a))
     nb = math.sqrt(sum(y * y for y in b))
     return 0.0 if na == 0.0 or nb == 0.0 else dot / (na * nb)

@@ -29,7 +29,7 @@ from typing import Any
 from .recommend.pricing import DEFAULT_PRICES, Price
 
 DEFAULT_SEED = 7
-DEFAULT_SIMULATIONS = 60
+DEFAULT_SIMULATIONS = 90
 WINDOW_DAYS = 30
 MARGIN = timedelta(hours=6)
 SIMULATOR_VERSION = "1"
@@ -78,7 +78,7 @@ DEFAULT_TOOL = ToolProfile(800.0, 0.02, 0.0)
 FLAKY_TOOL = "web_search"
 # Below this configured timeout the flaky tool's calls fail often (its p90 latency is above it).
 FLAKY_TIMEOUT_THRESHOLD_MS = 3000
-FLAKY_ERROR_RATE = 0.32
+FLAKY_ERROR_RATE = 0.4
 # Chance that one LLM call fails on a day with a provider incident (two such days per model).
 INCIDENT_ERROR_RATE = 0.15
 
@@ -106,7 +106,6 @@ def _version(model: str, temperature: float, tools: list[str], **extra: Any) -> 
         "tools": tools,
         "timeout_ms": 120000,
         "max_retries": 3,
-        "max_steps": 20,
     }
     config.update(extra)
     return config
@@ -255,6 +254,7 @@ class OutcomeRecord:
 
 @dataclass(frozen=True)
 class SimulationRecord:
+    simulation_id: uuid.UUID
     config_name: str
     version_index: int  # 0-based index into the configuration's versions
     simulation_name: str
@@ -334,7 +334,7 @@ def _suite(rng: random.Random, tools: Sequence[str], scenarios: Sequence[Scenari
     return sorted((s.scenario_id for s in chosen), key=order.__getitem__)
 
 
-def _incident_days(rng: random.Random, now: datetime) -> dict[str, set[int]]:
+def _incident_days(rng: random.Random) -> dict[str, set[int]]:
     """Per model, the days (counted back from ``now``) with a provider incident."""
     return {model: set(rng.sample(range(1, WINDOW_DAYS), 2)) for model in sorted(MODELS)}
 
@@ -350,7 +350,8 @@ def generate_plan(
     """Build the whole simulated history. Pure: same arguments, same plan.
 
     ``simulations`` is the total number of simulations, spread evenly over the configurations and
-    over the ``WINDOW_DAYS`` days before ``now`` (less a six-hour margin) (default: the current minute, UTC).
+    over the ``WINDOW_DAYS`` days before ``now`` (less a six-hour margin). ``now`` defaults to the
+    current minute (UTC).
     """
     scenario_list = [s if isinstance(s, Scenario) else Scenario.from_row(s) for s in scenarios]
     if not scenario_list:
@@ -366,7 +367,7 @@ def generate_plan(
     # Start a little inside the window so that 30-day views still see the oldest run a while later.
     history = timedelta(days=WINDOW_DAYS) - MARGIN
     window_start = now - history
-    incidents = _incident_days(rng, now)
+    incidents = _incident_days(rng)
 
     configurations: list[ConfigurationRecord] = []
     for spec in configuration_specs():
@@ -384,20 +385,31 @@ def generate_plan(
             )
         )
 
-    # Spread simulations round-robin over configurations and evenly over the window.
+    # Spread simulations round-robin over configurations and evenly over the window; the last one
+    # starts at least an hour before ``now`` so that it ends before it.
     sims: list[SimulationRecord] = []
-    step = history / simulations
+    step = (history - timedelta(hours=1)) / simulations
     for i in range(simulations):
         config = configurations[i % len(configurations)]
         started = window_start + step * i + timedelta(minutes=rng.uniform(0, step.total_seconds() / 120))
         started = started.replace(microsecond=0)
         version_index = max(j for j, start in enumerate(config.version_starts) if start <= started)
-        sims.append(_simulate(rng, i, config, version_index, started, by_id, incidents, now))
+        sims.append(
+            _simulate(rng, seed, simulations, i, config, version_index, started, by_id, incidents, now)
+        )
     return Plan(seed=seed, now=now, user_id=user_id, configurations=configurations, simulations=sims)
+
+
+def simulation_id(seed: int, simulations: int, index: int) -> uuid.UUID:
+    """The id of simulation ``index`` of a plan: a function of the seed and the plan's size only."""
+    digest = hashlib.sha256(f"arc-eval-simulator:{seed}:{simulations}:{index}".encode()).digest()
+    return uuid.UUID(bytes=digest[:16], version=4)
 
 
 def _simulate(
     rng: random.Random,
+    seed: int,
+    total: int,
     index: int,
     config: ConfigurationRecord,
     version_index: int,
@@ -418,6 +430,7 @@ def _simulate(
         clock += timedelta(milliseconds=outcome.execution_time_ms)
     completed = (clock + timedelta(seconds=2)).replace(microsecond=0)
     return SimulationRecord(
+        simulation_id=simulation_id(seed, total, index),
         config_name=config.name,
         version_index=version_index,
         simulation_name=f"{config.name} v{version_index + 1} run {index + 1:03d}",
@@ -548,7 +561,7 @@ def _run_scenario(
                     failure_category="timeout",
                     error_message=(
                         f"TimeoutError: scenario {scenario.scenario_id} exceeded {timeout_ms} ms "
-                        f"after {len(steps)} steps (sandbox sb-{_hex(rng, 8)})"
+                        f"at step {len(steps)} (sandbox sb-{_hex(rng, 8)})"
                     ),
                     recovery_attempted=False,
                     recovery_successful=False,
@@ -579,7 +592,7 @@ def _run_scenario(
     tool_cost = sum(TOOLS.get(t, DEFAULT_TOOL).cost_per_call * len(calls) for t, calls in tool_calls.items())
     cost = (tokens_in * price.prompt_per_1k + tokens_out * price.completion_per_1k) / 1000 + tool_cost
     if status == "success":
-        quality = model.quality - penalty - 0.06 * len(missing) - max(0.0, temperature - 0.5) * 0.15
+        quality = model.quality - penalty - 0.06 * len(missing) - max(0.0, temperature - 0.5) * 0.35
         reliability = min(1.0, max(0.0, rng.gauss(quality, 0.05)))
     elif status == "timeout":
         reliability = rng.uniform(0.0, 0.2)
@@ -678,24 +691,22 @@ def yaml_text(config: Mapping[str, Any]) -> str:
     return yaml.safe_dump(ordered, sort_keys=False, width=100)
 
 
-def load_scenarios(db: Any) -> list[Scenario]:
-    """The active scenarios, read through the loader."""
-    return [Scenario.from_row(row) for row in db.list_scenarios()]
-
-
 def play(plan: Plan, db: Any, *, progress: Progress | None = None) -> dict[str, int]:
     """Write ``plan`` through the loader client ``db`` (an open :class:`arc_eval.ArcEval`).
 
-    Returns the number of records written of each kind. When it returns, every record has been
-    flushed to the database.
+    Returns the number of records written of each kind, and ``skipped_simulations``: simulations whose
+    id (see :func:`simulation_id`) the database already holds, so playing the same seed and size twice
+    adds nothing. Configurations and versions are deduplicated by the loader. When it returns, every
+    record has been flushed to the database.
     """
     written = {k: 0 for k in plan.counts()}
+    written["skipped_simulations"] = 0
     versions: dict[tuple[str, int], Any] = {}
     for config in plan.configurations:
         config_id = db.create_configuration(
             config.name, config.user_id, sandbox_config=config.sandbox_config, modal_app_id="arc-eval-sandbox"
         )
-        written["configurations"] += 1
+        written["configurations"] += 1  # created, or the existing one of this name and owner
         for i, version in enumerate(config.versions):
             v = db.create_config_version(
                 config_id, yaml_text(version), generated_by="api", user_id=config.user_id
@@ -705,11 +716,17 @@ def play(plan: Plan, db: Any, *, progress: Progress | None = None) -> dict[str, 
 
     total = len(plan.simulations)
     for n, sim in enumerate(plan.simulations, start=1):
+        if db.get_simulation(sim.simulation_id) is not None:
+            written["skipped_simulations"] += 1
+            if progress:
+                progress(n, total)
+            continue
         version_id = versions[(sim.config_name, sim.version_index)]
         sim_id = db.start_simulation(
             version_id,
             sim.scenario_ids,
             sim.simulation_name,
+            simulation_id=sim.simulation_id,
             started_at=sim.started_at,
             modal_app_id="arc-eval-sandbox",
             metadata={"simulator": SIMULATOR_VERSION, "seed": plan.seed},

@@ -63,6 +63,29 @@ summary as (
     group by version_id
 ),
 
+signs as (
+    select
+        v.version_id,
+        coalesce(sm.scenarios_improved + sm.scenarios_regressed, 0) as untied,
+        coalesce(least(sm.scenarios_improved, sm.scenarios_regressed), 0) as rarer
+    from versions as v
+    left join summary as sm on v.version_id = sm.version_id
+),
+
+sign_test as (
+    -- Two-sided exact sign test: 2 * P(X <= rarer) for X ~ Binomial(untied, 1/2), capped at 1.
+    select
+        sg.version_id,
+        least(
+            1.0,
+            2 * sum(factorial(sg.untied) / (factorial(k.k) * factorial(sg.untied - k.k)))
+            / power(2::numeric, sg.untied)
+        )::double precision as p_value
+    from signs as sg
+    cross join lateral generate_series(0, sg.rarer) as k (k)
+    group by sg.version_id, sg.untied
+),
+
 tested as (
     select
         v.config_id,
@@ -81,24 +104,31 @@ tested as (
         sm.latency_change_ms,
         coalesce(sm.scenarios_improved, 0) as scenarios_improved,
         coalesce(sm.scenarios_regressed, 0) as scenarios_regressed,
-        -- P(X <= k) for X ~ Binomial(n, 1/2), doubled: n = untied scenarios, k = the rarer sign's count.
-        least(1.0, 2 * (
-            select sum(factorial(n.untied) / (factorial(i) * factorial(n.untied - i)))
-            from generate_series(0, n.rarer) as i
-        ) / power(2::numeric, n.untied))::double precision as p_value
+        st.p_value
     from versions as v
     left join summary as sm on v.version_id = sm.version_id
-    cross join
-        lateral (
-            select
-                coalesce(sm.scenarios_improved + sm.scenarios_regressed, 0) as untied,
-                coalesce(least(sm.scenarios_improved, sm.scenarios_regressed), 0) as rarer
-        ) as n
+    inner join sign_test as st on v.version_id = st.version_id
     where v.previous_version_id is not null
 )
 
 select
-    *,
+    config_id,
+    version_id,
+    version_number,
+    previous_version_id,
+    previous_version_number,
+    paired_scenarios,
+    executions,
+    previous_executions,
+    mean_reliability,
+    previous_mean_reliability,
+    reliability_delta,
+    success_rate_change,
+    cost_change_usd,
+    latency_change_ms,
+    scenarios_improved,
+    scenarios_regressed,
+    p_value,
     'exact two-sided sign test on per-scenario mean reliability differences' as test_name,
     {{ var('comparison_alpha', 0.05) }}::double precision as alpha,
     case

@@ -17,10 +17,11 @@ with expected as (
                         case when jsonb_typeof(sc.expected_tools) = 'array' then sc.expected_tools else '[]' end
                     ) as element
                 union all
-                select key.key as tool_name
-                from jsonb_each(
-                    case when jsonb_typeof(sc.expected_tools) = 'object' then sc.expected_tools else '{}' end
-                ) as key
+                select object_key.tool_name
+                from
+                    jsonb_object_keys(
+                        case when jsonb_typeof(sc.expected_tools) = 'object' then sc.expected_tools else '{}' end
+                    ) as object_key (tool_name)
             ) as tool
             where tool.tool_name is not null
             order by tool.tool_name
@@ -79,16 +80,16 @@ select
     expected_tools,
     used_tools,
     array(
-        select unnest(expected_tools)
+        select unnest(expected_tools) as tool_name
         except
-        select unnest(used_tools)
-        order by 1
+        select unnest(used_tools) as tool_name
+        order by tool_name
     ) as missing_tools,
     array(
-        select unnest(used_tools)
+        select unnest(used_tools) as tool_name
         except
-        select unnest(expected_tools)
-        order by 1
+        select unnest(expected_tools) as tool_name
+        order by tool_name
     ) as unexpected_tools,
     cardinality(expected_tools) as expected_count,
     cardinality(used_tools) as used_count,

@@ -16,7 +16,7 @@ from psycopg import sql
 
 from arc_eval import dashboard, dbt
 from arc_eval.connection import Target
-from arc_eval.demo import DemoResult, run_demo
+from arc_eval.demo import DemoResult, run_demo, simulate
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,9 @@ MODELS_WITH_ROWS = (
 
 
 @pytest.fixture(scope="module")
-def demo(make_database: Callable[[str], Target], tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoResult, str]:
+def demo(
+    make_database: Callable[[str], Target], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[DemoResult, str]:
     target = make_database("demo")
     out = io.StringIO()
     html_path = tmp_path_factory.mktemp("demo") / "dashboard.html"
@@ -59,7 +61,9 @@ def demo(make_database: Callable[[str], Target], tmp_path_factory: pytest.TempPa
 
 
 def count(target: Target, model: str) -> int:
-    query = sql.SQL("select count(*) from {}.{}").format(sql.Identifier(dbt.analytics_schema()), sql.Identifier(model))
+    query = sql.SQL("select count(*) from {}.{}").format(
+        sql.Identifier(dbt.analytics_schema()), sql.Identifier(model)
+    )
     with psycopg.connect(target.conninfo) as conn:
         return conn.execute(query).fetchone()[0]
 
@@ -136,3 +140,17 @@ def test_dashboard_has_every_chart_and_the_diffs(demo: tuple[DemoResult, str]) -
     assert diffs
     assert '<pre class="diff">' in document
     assert '<span class="add">' in document
+
+
+def test_simulating_the_same_seed_again_adds_nothing(demo: tuple[DemoResult, str]) -> None:
+    result, _ = demo
+    before = {m: count(result.target, m) for m in ("stg_config_versions", "stg_simulations", "stg_outcomes")}
+    again = simulate(result.target, seed=3, simulations=SIMULATIONS)
+    assert again["skipped_simulations"] == SIMULATIONS
+    assert again["outcomes"] == again["config_versions"] == 0
+    with psycopg.connect(result.target.conninfo) as conn:
+        for model in before:
+            query = sql.SQL("select count(*) from {}.{}").format(
+                sql.Identifier(dbt.raw_schema()), sql.Identifier(model.removeprefix("stg_"))
+            )
+            assert conn.execute(query).fetchone()[0] == before[model]

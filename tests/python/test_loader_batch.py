@@ -10,9 +10,9 @@ import textwrap
 import uuid
 
 import pytest
-from loader_helpers import YAML_V1, outcome_kwargs, query, scalar, scenario_ids, t, unique_name, wait_until
 
 from arc_eval import ArcEval, IllegalTransitionError, ValidationError, uuid7
+from loader_helpers import YAML_V1, outcome_kwargs, query, scalar, scenario_ids, t, unique_name, wait_until
 
 
 @pytest.fixture
@@ -39,8 +39,10 @@ def count(target, table: str, column: str, value) -> int:
 def test_same_batch_twice_is_stored_once(db, sim, warehouse) -> None:
     scen = scenario_ids(warehouse, 1)[0]
     when = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
-    rows = [outcome_kwargs(sim, scen, outcome_id=uuid.uuid4(), execution_time=when + dt.timedelta(seconds=i))
-            for i in range(50)]
+    rows = [
+        outcome_kwargs(sim, scen, outcome_id=uuid.uuid4(), execution_time=when + dt.timedelta(seconds=i))
+        for i in range(50)
+    ]
     for values in rows:
         db.record_outcome(**values)
     first = db.flush()
@@ -74,7 +76,10 @@ def test_staged_mode_is_idempotent_too(warehouse, sim) -> None:
 def test_thousand_rows_with_three_bad_ones(warehouse, sim, caplog) -> None:
     scen = scenario_ids(warehouse, 1)[0]
     bad_ids = {}
-    with ArcEval(warehouse.conninfo, flush_interval=None, batch_size=1000) as db, caplog.at_level(logging.WARNING):
+    with (
+        ArcEval(warehouse.conninfo, flush_interval=None, batch_size=1000) as db,
+        caplog.at_level(logging.WARNING),
+    ):
         for i in range(1000):  # the 1000th row fills the buffer: one batch of 1,000 is flushed
             values = outcome_kwargs(sim, scen, execution_metadata={"i": i})
             if i in (3, 500, 998):  # valid for the client, refused by the database's foreign keys
@@ -87,7 +92,9 @@ def test_thousand_rows_with_three_bad_ones(warehouse, sim, caplog) -> None:
                 bad_ids[oid] = i
         assert db.pending() == 0 and db.dead_letter_count == 3
     assert count(warehouse, "outcomes", "simulation_id", sim) == 997
-    dead = query(warehouse, f"SELECT * FROM {t('ingest_dead_letters')} WHERE record_id = ANY(%s)", [list(bad_ids)])
+    dead = query(
+        warehouse, f"SELECT * FROM {t('ingest_dead_letters')} WHERE record_id = ANY(%s)", [list(bad_ids)]
+    )
     assert len(dead) == 3
     for row in dead:
         assert row["target_table"] == "outcomes"
@@ -113,7 +120,9 @@ def test_flush_on_close_and_context_exit(warehouse, sim) -> None:
     scen = scenario_ids(warehouse, 1)[0]
     db = ArcEval(warehouse.conninfo, flush_interval=None)
     oid = db.record_outcome(**outcome_kwargs(sim, scen))
-    db.record_tool_usage(outcome_id=oid, tool_name="web_search", call_count=3, avg_duration_ms=12.5, success_rate=1.0)
+    db.record_tool_usage(
+        outcome_id=oid, tool_name="web_search", call_count=3, avg_duration_ms=12.5, success_rate=1.0
+    )
     assert count(warehouse, "outcomes", "outcome_id", oid) == 0
     db.close()
     assert count(warehouse, "outcomes", "outcome_id", oid) == 1
@@ -153,23 +162,46 @@ def test_tool_usage_and_failures_use_the_outcome_time(db, sim, warehouse) -> Non
     scen = scenario_ids(warehouse, 1)[0]
     when = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
     oid = db.record_outcome(**outcome_kwargs(sim, scen, status="error", execution_time=when))
-    db.record_tool_usage(outcome_id=oid, tool_name="web_search", call_count=2, avg_duration_ms=5, success_rate=0.5,
-                         error_types=["timeout"], tool_sequence=[{"tool": "web_search"}])
-    db.record_failure(outcome_id=oid, failure_type="ToolTimeoutError", failure_category="tool_error",
-                      error_message="web_search did not answer within 2500 ms")
+    db.record_tool_usage(
+        outcome_id=oid,
+        tool_name="web_search",
+        call_count=2,
+        avg_duration_ms=5,
+        success_rate=0.5,
+        error_types=["timeout"],
+        tool_sequence=[{"tool": "web_search"}],
+    )
+    db.record_failure(
+        outcome_id=oid,
+        failure_type="ToolTimeoutError",
+        failure_category="tool_error",
+        error_message="web_search did not answer within 2500 ms",
+    )
     with pytest.raises(ValidationError, match="execution_time"):
         db.record_failure(outcome_id=uuid.uuid4(), failure_type="X", failure_category="unknown")
     db.flush()
-    assert query(warehouse, f"SELECT execution_time FROM {t('tool_usage')} WHERE outcome_id = %s", [oid])[0][
-        "execution_time"] == when
-    assert query(warehouse, f"SELECT execution_time FROM {t('failure_patterns')} WHERE outcome_id = %s", [oid])[0][
-        "execution_time"] == when
+    assert (
+        query(warehouse, f"SELECT execution_time FROM {t('tool_usage')} WHERE outcome_id = %s", [oid])[0][
+            "execution_time"
+        ]
+        == when
+    )
+    assert (
+        query(warehouse, f"SELECT execution_time FROM {t('failure_patterns')} WHERE outcome_id = %s", [oid])[
+            0
+        ]["execution_time"]
+        == when
+    )
 
 
 def test_execution_metadata_accepts_any_keys(db, sim, warehouse) -> None:
     scen = scenario_ids(warehouse, 1)[0]
-    meta = {"modal_version": "0.2.0", "sandbox_type": "modal_container",
-            "resource_usage": {"cpu": 0.5, "memory": 1024}, "new_feature_flag": True}
+    meta = {
+        "modal_version": "0.2.0",
+        "sandbox_type": "modal_container",
+        "resource_usage": {"cpu": 0.5, "memory": 1024},
+        "new_feature_flag": True,
+    }
     oid = db.record_outcome(**outcome_kwargs(sim, scen, execution_metadata=meta))
     db.flush()
     stored = query(warehouse, f"SELECT execution_metadata FROM {t('outcomes')} WHERE outcome_id = %s", [oid])
@@ -180,10 +212,15 @@ def test_simulation_lifecycle(db, version, warehouse) -> None:
     scen = scenario_ids(warehouse, 3)
     started = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=3)
     sim = db.start_simulation(version.version_id, scen, "lifecycle", started_at=started, modal_app_id="app")
-    ordered = query(warehouse, f"SELECT scenario_id, execution_order, status FROM {t('simulations_scenarios')} "
-                    "WHERE simulation_id = %s ORDER BY execution_order", [sim])
+    ordered = query(
+        warehouse,
+        f"SELECT scenario_id, execution_order, status FROM {t('simulations_scenarios')} "
+        "WHERE simulation_id = %s ORDER BY execution_order",
+        [sim],
+    )
     assert [(r["scenario_id"], r["execution_order"], r["status"]) for r in ordered] == [
-        (s, i + 1, "pending") for i, s in enumerate(scen)]
+        (s, i + 1, "pending") for i, s in enumerate(scen)
+    ]
     row = db.get_simulation(sim)
     assert row["status"] == "running" and row["total_scenarios"] == 3 and row["started_at"] == started
     # idempotent start with the same id
@@ -203,8 +240,12 @@ def test_simulation_lifecycle(db, version, warehouse) -> None:
         db.set_scenario_status(sim, b, "completed")
     db.set_scenario_status(sim, c, "running")
     db.set_scenario_status(sim, c, "completed")
-    ss = {r["scenario_id"]: r for r in query(warehouse, f"SELECT * FROM {t('simulations_scenarios')} "
-                                             "WHERE simulation_id = %s", [sim])}
+    ss = {
+        r["scenario_id"]: r
+        for r in query(
+            warehouse, f"SELECT * FROM {t('simulations_scenarios')} WHERE simulation_id = %s", [sim]
+        )
+    }
     assert ss[a]["retry_count"] == 1 and ss[a]["modal_call_id"] == "call-1"
     assert ss[a]["started_at"] == started + dt.timedelta(seconds=3)
     assert ss[a]["completed_at"] == started + dt.timedelta(seconds=4)

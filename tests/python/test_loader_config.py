@@ -7,10 +7,10 @@ import uuid
 
 import psycopg
 import pytest
-from loader_helpers import YAML_V1, query, scalar, t, unique_name
 
 from arc_eval import ArcEval, NotFoundError, ValidationError
 from arc_eval.core import canonical_json, change_summary, prepare_config
+from loader_helpers import YAML_V1, query, scalar, t, unique_name
 
 
 @pytest.fixture
@@ -41,17 +41,25 @@ def test_versions_are_numbered_hashed_and_deduplicated_per_configuration(db, war
     ov = db.create_config_version(other, YAML_V1)
     assert ov.created and ov.version_number == 1 and ov.version_id != v1.version_id
 
-    rows = query(warehouse, f"SELECT latest_version_id FROM {t('configurations')} WHERE config_id = %s", [cid])
+    rows = query(
+        warehouse, f"SELECT latest_version_id FROM {t('configurations')} WHERE config_id = %s", [cid]
+    )
     assert rows[0]["latest_version_id"] == v1.version_id
-    stored = query(warehouse, f"SELECT parsed_config, raw_yaml, embedding IS NOT NULL AS e FROM {t('config_versions')} "
-                   "WHERE version_id = %s", [v1.version_id])[0]
+    stored = query(
+        warehouse,
+        f"SELECT parsed_config, raw_yaml, embedding IS NOT NULL AS e FROM {t('config_versions')} "
+        "WHERE version_id = %s",
+        [v1.version_id],
+    )[0]
     assert stored["parsed_config"] == prepared.parsed and stored["raw_yaml"] == YAML_V1 and stored["e"]
 
 
 def test_diff_row_has_unified_yaml_diff_and_change_summary(db, warehouse) -> None:
     cid = db.create_configuration(unique_name(), uuid.uuid4())
     v1 = db.create_config_version(cid, YAML_V1)
-    v2_yaml = YAML_V1.replace("temperature: 0.2", "temperature: 0.7").replace("timeout_ms: 8000", "timeout_ms: 2500")
+    v2_yaml = YAML_V1.replace("temperature: 0.2", "temperature: 0.7").replace(
+        "timeout_ms: 8000", "timeout_ms: 2500"
+    )
     v2_yaml = v2_yaml.replace("system_prompt: You are careful.\n", "") + "max_steps: 20\n"
     v2 = db.create_config_version(cid, v2_yaml, "llm_recommendation", llm_generated=True)
     assert v2.version_number == 2
@@ -62,8 +70,14 @@ def test_diff_row_has_unified_yaml_diff_and_change_summary(db, warehouse) -> Non
     assert diff["llm_generated"] is True and diff["approval_status"] == "pending"
     text = diff["diff_yaml"]
     assert text.startswith("--- version 1\n+++ version 2\n")
-    for line in ("-temperature: 0.2", "+temperature: 0.7", "-    timeout_ms: 8000", "+    timeout_ms: 2500",
-                 "-system_prompt: You are careful.", "+max_steps: 20"):
+    for line in (
+        "-temperature: 0.2",
+        "+temperature: 0.7",
+        "-    timeout_ms: 8000",
+        "+    timeout_ms: 2500",
+        "-system_prompt: You are careful.",
+        "+max_steps: 20",
+    ):
         assert line + "\n" in text
     assert diff["change_summary"] == {
         "added": {"max_steps": 20},
@@ -98,7 +112,9 @@ def test_sixteen_concurrent_writers_get_consecutive_numbers(warehouse) -> None:
         def writer(i: int) -> None:
             try:
                 barrier.wait()
-                results.append(db.create_config_version(cid, {"model": "gpt-4o", "temperature": 0.5, "writer": i}))
+                results.append(
+                    db.create_config_version(cid, {"model": "gpt-4o", "temperature": 0.5, "writer": i})
+                )
             except Exception as exc:  # collected and asserted below
                 errors.append(exc)
 
@@ -110,15 +126,25 @@ def test_sixteen_concurrent_writers_get_consecutive_numbers(warehouse) -> None:
         assert not errors
         numbers = sorted(v.version_number for v in results)
         assert numbers == list(range(2, 18))
-        stored = query(warehouse, f"SELECT version_number, version_id FROM {t('config_versions')} "
-                       "WHERE config_id = %s ORDER BY version_number", [cid])
+        stored = query(
+            warehouse,
+            f"SELECT version_number, version_id FROM {t('config_versions')} "
+            "WHERE config_id = %s ORDER BY version_number",
+            [cid],
+        )
         assert [r["version_number"] for r in stored] == list(range(1, 18))
-        latest = scalar(warehouse, f"SELECT latest_version_id FROM {t('configurations')} WHERE config_id = %s", [cid])
+        latest = scalar(
+            warehouse, f"SELECT latest_version_id FROM {t('configurations')} WHERE config_id = %s", [cid]
+        )
         assert latest == stored[-1]["version_id"]
         # Every version after the first has exactly one diff against its predecessor.
-        pairs = query(warehouse, f"SELECT b.version_number AS b, a.version_number AS a FROM {t('config_diffs')} d "
-                      f"JOIN {t('config_versions')} b ON b.version_id = d.version_before "
-                      f"JOIN {t('config_versions')} a ON a.version_id = d.version_after WHERE d.config_id = %s", [cid])
+        pairs = query(
+            warehouse,
+            f"SELECT b.version_number AS b, a.version_number AS a FROM {t('config_diffs')} d "
+            f"JOIN {t('config_versions')} b ON b.version_id = d.version_before "
+            f"JOIN {t('config_versions')} a ON a.version_id = d.version_after WHERE d.config_id = %s",
+            [cid],
+        )
         assert sorted((p["b"], p["a"]) for p in pairs) == [(n - 1, n) for n in range(2, 18)]
 
 
@@ -148,8 +174,11 @@ def test_audit_log_records_the_acting_user(db, warehouse) -> None:
     user, actor = uuid.uuid4(), uuid.uuid4()
     cid = db.create_configuration(unique_name("audit"), user)
     db.create_config_version(cid, YAML_V1, user_id=actor)
-    rows = query(warehouse, f"SELECT table_name, operation, user_id FROM {t('audit_log')} "
-                 "WHERE user_id IN (%s, %s)", [user, actor])
+    rows = query(
+        warehouse,
+        f"SELECT table_name, operation, user_id FROM {t('audit_log')} WHERE user_id IN (%s, %s)",
+        [user, actor],
+    )
     seen = {(r["table_name"], r["operation"], r["user_id"]) for r in rows}
     assert ("configurations", "INSERT", user) in seen
     assert ("config_versions", "INSERT", actor) in seen
@@ -165,7 +194,10 @@ def test_caller_transaction_is_used_and_can_roll_back(db, warehouse) -> None:
     assert scalar(warehouse, f"SELECT count(*) FROM {t('config_versions')} WHERE config_id = %s", [cid]) == 1
     with psycopg.connect(warehouse.conninfo) as conn:
         v = db.create_config_version(cid, {"model": "m", "temperature": 1}, connection=conn)
-    assert scalar(warehouse, f"SELECT latest_version_id FROM {t('configurations')} WHERE config_id = %s", [cid]) == v.version_id
+    assert (
+        scalar(warehouse, f"SELECT latest_version_id FROM {t('configurations')} WHERE config_id = %s", [cid])
+        == v.version_id
+    )
 
 
 def test_similar_config_versions(db) -> None:

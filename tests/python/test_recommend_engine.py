@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 import uuid
@@ -12,7 +13,7 @@ import yaml
 from psycopg.rows import dict_row
 
 from arc_eval import cli, dbt
-from arc_eval.recommend import engine, review, rules
+from arc_eval.recommend import engine, inputs, review, rules
 from arc_eval.recommend.providers import OpenAIProvider
 from fake_llm import FakeLLM, Reply, completion, recommendations_reply
 from recommend_helpers import build_history
@@ -332,3 +333,59 @@ def test_cli_recommend_list_show(history, monkeypatch, capsys):
     assert "YAML patch:" in shown and "diff against the current version 2" in shown
     assert cli.main(["recommendations", "feedback", short, "5", "--user", str(REVIEWER)]) == 0
     assert "5/5" in capsys.readouterr().out
+
+
+def test_inputs_need_no_privilege_on_the_raw_schema(history):
+    target, _ = history
+    role = f"arc_eval_reader_{uuid.uuid4().hex[:8]}"
+    analytics = dbt.analytics_schema()
+    with psycopg.connect(target.conninfo, autocommit=True) as admin:
+        admin.execute(f'create role "{role}"')
+        admin.execute(f'grant usage on schema "{analytics}" to "{role}"')
+        admin.execute(f'grant select on all tables in schema "{analytics}" to "{role}"')
+    try:
+        with psycopg.connect(target.conninfo) as conn:
+            conn.execute(f'set role "{role}"')
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(f"select count(*) from {raw('outcomes')}")
+            conn.rollback()
+            conn.execute(f'set role "{role}"')
+            data = inputs.read_inputs(conn, window=WEEK)
+            conn.rollback()
+        assert {c["name"] for c in data["configurations"]} >= {"support-bot", "review-bot"}
+        assert data["counts"]["outcomes"] > 0 and data["version_comparisons"] and data["failure_clusters"]
+    finally:
+        with psycopg.connect(target.conninfo, autocommit=True) as admin:
+            admin.execute(f'drop owned by "{role}"')
+            admin.execute(f'drop role "{role}"')
+
+
+def test_session_and_recommendations_are_written_atomically(conn):
+    result = engine.recommend(conn, window=WEEK, provider="rules", dry_run=True)
+    assert len(result.candidates) >= 2
+    broken = dataclasses.replace(result.candidates[-1], source_type="not_a_source_type")
+    result.candidates = [*result.candidates[:-1], broken]
+    result.dry_run = False
+    before = counts(conn)
+    with pytest.raises(psycopg.errors.CheckViolation):
+        engine.write_session(conn, result, WEEK)
+    conn.rollback()
+    assert counts(conn) == before
+
+
+def test_cli_openai_provider_from_environment(conn, history, monkeypatch, capsys):
+    target, ids = history
+    items = [i for i in _items_from_rules(conn) if i["config_id"] == str(ids["support"])]
+    assert items
+    secret = "sk-cli-test-" + uuid.uuid4().hex
+    monkeypatch.setenv("ARC_EVAL_DSN", target.conninfo)
+    monkeypatch.setenv("ARC_EVAL_LLM_API_KEY", secret)
+    monkeypatch.setenv("ARC_EVAL_LLM_MODEL", "gpt-4o")
+    with FakeLLM([recommendations_reply(items)]) as fake:
+        monkeypatch.setenv("ARC_EVAL_LLM_BASE_URL", fake.base_url)
+        code = cli.main(["recommend", "--provider", "openai", "--config", "support-bot"])
+    captured = capsys.readouterr()
+    assert code == 0 and secret not in captured.out + captured.err
+    assert "provider: openai  model: gpt-4o" in captured.out and f"wrote {len(items)}," in captured.out
+    assert fake.requests[0].headers["Authorization"] == f"Bearer {secret}"
+    assert fake.requests[0].body["model"] == "gpt-4o"

@@ -344,3 +344,34 @@ def test_invalid_items_are_dropped_with_reasons():
         "duplicate",
     ):
         assert any(needle in r for r in reasons), needle
+
+
+def test_temperature_rule_accepts_a_falling_but_not_significant_comparison_with_lower_confidence():
+    inputs = _inputs()
+    inputs["version_comparisons"][0].update(
+        verdict="no_significant_change", p_value=0.34, scenarios_regressed=7, scenarios_improved=3
+    )
+    [item] = [i for i in rules.recommend(inputs) if "temperature" in i["suggested_yaml_changes"]]
+    assert item["confidence"] == 0.55 and "not significant" in item["description"]
+    inputs["version_comparisons"][0].update(scenarios_regressed=3, scenarios_improved=7)
+    assert not [i for i in rules.recommend(inputs) if "temperature" in i["suggested_yaml_changes"]]
+
+
+def test_timeout_rule_fires_on_a_scenario_that_often_times_out():
+    inputs = _inputs()
+    inputs["version_performance"] = [dict(r, timeout_count=0) for r in inputs["version_performance"]]
+    cr = inputs["configurations"][2]["config_id"]
+    inputs["scenario_health"].append(
+        {"config_id": cr, "scenario_id": "slow_one", "executions": 10, "failures": 3, "timeouts": 3}
+    )
+    items = [i for i in rules.recommend(inputs) if i["recommendation_type"] == "performance_tuning"]
+    assert [(i["config_id"], i["suggested_yaml_changes"]) for i in items] == [(cr, "timeout_ms: 180000\n")]
+    assert "slow_one timed out 3 of 10 times" in items[0]["description"]
+
+
+def test_timeout_search_skips_tool_settings_and_finds_nested_run_timeouts():
+    assert rules._find_timeout({"tool_config": {"web_search": {"timeout_ms": 2500}}}) is None
+    assert rules._find_timeout({"tool_config": {"x": {"timeout_ms": 1}}, "runtime": {"timeout_s": 30}}) == (
+        "runtime.timeout_s",
+        30.0,
+    )

@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from . import rules
-from .pricing import Price, cost_usd
+from .pricing import Price, PriceTableError, cost_usd, load_prices
 from .prompt import Prompt
 from .validate import RESPONSE_SCHEMA
 
@@ -176,7 +176,7 @@ class OpenAIProvider:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.retry_after_max = retry_after_max
-        self.prices = prices
+        self.prices = dict(prices) if prices is not None else load_prices()
         self._sleep = sleep
 
     def __repr__(self) -> str:  # never shows the key
@@ -201,6 +201,8 @@ class OpenAIProvider:
                 timeout=float(_env("ARC_EVAL_LLM_TIMEOUT") or 60),
                 max_retries=int(_env("ARC_EVAL_LLM_MAX_RETRIES") or 3),
             )
+        except PriceTableError as exc:
+            raise ProviderError(str(exc)) from None
         except ValueError as exc:
             raise ProviderError(f"invalid ARC_EVAL_LLM_* setting: {exc}") from None
 

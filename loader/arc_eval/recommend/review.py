@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+import yaml
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -129,14 +130,24 @@ def _current_version(conn: psycopg.Connection, config_id: uuid.UUID) -> dict[str
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
             sql.SQL(
-                "select v.version_id, v.version_number, v.parsed_config from {configs} as c"
+                "select v.version_id, v.version_number, v.parsed_config, v.raw_yaml from {configs} as c"
                 " join {versions} as v on v.version_id = c.latest_version_id where c.config_id = %s"
             ).format(configs=_t("configurations"), versions=_t("config_versions")),
             (config_id,),
         ).fetchone()
     if row is None:
         raise ReviewError(f"configuration {config_id} has no current version")
+    row["config"] = _authored(row)
     return row
+
+
+def _authored(row: dict[str, Any]) -> dict[str, Any]:
+    """The version's configuration in the order its author wrote it (the YAML), else the stored JSON."""
+    try:
+        parsed = yaml.safe_load(row["raw_yaml"] or "")
+    except yaml.YAMLError:
+        parsed = None
+    return parsed if isinstance(parsed, dict) and parsed == row["parsed_config"] else row["parsed_config"]
 
 
 @dataclass(frozen=True)
@@ -158,10 +169,10 @@ def preview(conn: psycopg.Connection, rec: dict[str, Any]) -> Preview:
     current = _current_version(conn, rec["config_id"])
     conn.rollback()
     try:
-        patched = apply_patch(current["parsed_config"], parse_patch(rec["suggested_yaml_changes"] or ""))
+        patched = apply_patch(current["config"], parse_patch(rec["suggested_yaml_changes"] or ""))
     except PatchError as exc:
         raise ReviewError(f"the patch no longer applies: {exc}") from None
-    before, after = render_config(current["parsed_config"]), render_config(patched)
+    before, after = render_config(current["config"]), render_config(patched)
     diff = unified_diff(
         before,
         after,
@@ -254,7 +265,7 @@ def apply(conn: psycopg.Connection, rec_id: uuid.UUID, user_id: uuid.UUID) -> Ap
             raise ReviewError("the recommendation names no configuration")
         current = _current_version(conn, rec["config_id"])
         try:
-            patched = apply_patch(current["parsed_config"], parse_patch(rec["suggested_yaml_changes"] or ""))
+            patched = apply_patch(current["config"], parse_patch(rec["suggested_yaml_changes"] or ""))
         except PatchError as exc:
             raise ReviewError(f"the patch no longer applies: {exc}") from None
         version = loader_api.create_version(conn, rec["config_id"], render_config(patched), user_id=user_id)
@@ -301,7 +312,7 @@ def _reactivate(
         ).format(_t("configurations")),
         (version_id, rec["config_id"]),
     )
-    before = render_config(current["parsed_config"])
+    before = render_config(current["config"])
     conn.execute(
         sql.SQL(
             "insert into {} (diff_id, config_id, version_before, version_after, diff_yaml, change_summary,"
@@ -314,7 +325,7 @@ def _reactivate(
             current["version_id"],
             version_id,
             unified_diff(before, render_config(patched), before_name="current", after_name="reverted"),
-            Jsonb(change_summary(current["parsed_config"], patched)),
+            Jsonb(change_summary(current["config"], patched)),
             Jsonb(rec["impact_estimate"]),
             user_id,
         ),

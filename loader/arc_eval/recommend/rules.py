@@ -14,8 +14,8 @@ same validation. Rules, per configuration in scope (current version = the one th
    comparison is a 'regression', or reliability fell by >= 0.03 with more scenarios worse than better
    (lower confidence), and the current temperature is still that high -> config_change back to the
    predecessor's temperature.
-4. cheaper model: another version of the same configuration with a different model, reliability no more than 0.02 lower and
-   average cost at most 60% of the current one -> config_change to that model.
+4. cheaper model: another version of the same configuration with a different model, reliability no
+   more than 0.02 lower and average cost at most 60% of the current one -> config_change to that model.
 5. never-failing scenarios: scenarios with >= 3 runs and no failure in the last 30 days ->
    scenario_addition asking for harder variants of them.
 """
@@ -40,6 +40,7 @@ MIN_EXECUTIONS = 5
 MIN_SCENARIO_RUNS = 3
 TIMEOUT_KEYS = ("timeout_ms", "timeout_seconds", "timeout_s", "timeout")
 MAX_TOOL_RETRIES = 5
+TOOL_KEYS = ("tools", "tool_config", "tool_overrides")
 
 
 def _num(value: Any, default: float = 0.0) -> float:
@@ -82,14 +83,19 @@ def _current_perf(inputs: Mapping[str, Any], cfg: Mapping[str, Any]) -> dict[str
 
 
 def _find_timeout(config: Any, prefix: str = "") -> tuple[str, float] | None:
-    """The first numeric timeout setting, depth-first, as (dotted path, value)."""
+    """The first numeric run timeout setting, depth-first, as (dotted path, value); tool settings excluded."""
     if isinstance(config, Mapping):
         for key in TIMEOUT_KEYS:
             value = config.get(key)
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
                 return f"{prefix}{key}", float(value)
         for key, value in config.items():
-            if isinstance(key, str) and "." not in key and isinstance(value, Mapping):
+            if (
+                isinstance(key, str)
+                and "." not in key
+                and key not in TOOL_KEYS
+                and isinstance(value, Mapping)
+            ):
                 found = _find_timeout(value, f"{prefix}{key}.")
                 if found:
                     return found

@@ -1,0 +1,113 @@
+"""The rollups: the right physical form per server, and an update after new rows equals a full rebuild.
+
+On a server with continuous aggregates (TimescaleDB community license) each rollup is a real-time
+continuous aggregate with a refresh policy; elsewhere an incremental table with a unique index on its
+grain. Either way, after appending rows and running dbt again, the rollup holds exactly what a full
+rebuild and the seed's aggregate over the raw tables hold.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from collections.abc import Callable
+
+import psycopg
+import pytest
+
+from arc_eval import dbt
+from arc_eval.connection import Target
+from models_helpers import assert_same_rows, load_history, outcome_row, scenario_ids, write_outcomes
+from models_seed_views import SEED_SQL
+
+pytestmark = pytest.mark.slow
+
+ROLLUPS = ("simulation_performance_hourly", "failure_trends_daily", "tool_performance_daily")
+SELECT_ROLLUPS = ["--select", *ROLLUPS]
+
+
+def _snapshot(conn: psycopg.Connection) -> dict[str, list[tuple]]:
+    schema = dbt.analytics_schema()
+    return {name: conn.execute(f"select * from {schema}.{name}").fetchall() for name in ROLLUPS}
+
+
+def _continuous_aggregates_available(conn: psycopg.Connection) -> bool:
+    row = conn.execute(
+        "select exists (select 1 from pg_extension where extname = 'timescaledb')"
+        " and current_setting('timescaledb.license', true) = 'timescale'"
+    ).fetchone()
+    return bool(row[0])
+
+
+@pytest.fixture(scope="module")
+def rollup_db(make_database: Callable[[str], Target]) -> Target:
+    target = make_database("rollups")
+    dbt.init_warehouse(target)
+    load_history(target.conninfo, seed=11)
+    dbt.run(["run", *SELECT_ROLLUPS], target, quiet=True)
+    return target
+
+
+def test_rollup_form_matches_the_server(rollup_db: Target) -> None:
+    schema = dbt.analytics_schema()
+    with psycopg.connect(rollup_db.conninfo) as conn:
+        if _continuous_aggregates_available(conn):
+            caggs = conn.execute(
+                "select view_name, materialized_only from timescaledb_information.continuous_aggregates"
+                " where view_schema = %s",
+                (schema,),
+            ).fetchall()
+            assert sorted(caggs) == sorted((name, False) for name in ROLLUPS)
+            policies = conn.execute(
+                "select count(*) from timescaledb_information.jobs"
+                " where proc_name = 'policy_refresh_continuous_aggregate'"
+            ).fetchone()[0]
+            assert policies == len(ROLLUPS)
+        else:
+            for name in ROLLUPS:
+                kind = conn.execute(
+                    "select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+                    " where n.nspname = %s and c.relname = %s",
+                    (schema, name),
+                ).fetchone()
+                assert kind == ("r",), f"{name} should be a table here"
+                unique = conn.execute(
+                    "select count(*) from pg_index i join pg_class c on c.oid = i.indrelid"
+                    " join pg_namespace n on n.oid = c.relnamespace"
+                    " where n.nspname = %s and c.relname = %s and i.indisunique",
+                    (schema, name),
+                ).fetchone()[0]
+                assert unique == 1
+
+
+def test_update_after_appending_rows_equals_full_rebuild(rollup_db: Target) -> None:
+    rng = random.Random(99)
+    now = dt.datetime.now(dt.timezone.utc)
+    with psycopg.connect(rollup_db.conninfo) as conn:
+        before = _snapshot(conn)
+        sims = [
+            r[0] for r in conn.execute(f"select simulation_id from {dbt.raw_schema()}.simulations limit 3")
+        ]
+        scenarios = scenario_ids(conn)[:4]
+        new = [
+            outcome_row(rng, sim, scenario, now - dt.timedelta(hours=hours, minutes=rng.uniform(0, 50)))
+            for sim in sims
+            for scenario in scenarios
+            for hours in (0, 2, 5)
+        ]
+        write_outcomes(conn, rng, new, clusters=[uuid.UUID(int=1)])
+    dbt.run(["run", *SELECT_ROLLUPS], rollup_db, quiet=True)
+    with psycopg.connect(rollup_db.conninfo) as conn:
+        updated = _snapshot(conn)
+    assert updated != before, "the appended rows change the rollups"
+    dbt.run(["run", *SELECT_ROLLUPS], rollup_db, quiet=True, dbt_vars={"rollup_full_refresh": True})
+    with psycopg.connect(rollup_db.conninfo) as conn:
+        conn.execute("set time zone 'UTC'")
+        rebuilt = _snapshot(conn)
+        seed = {
+            name: conn.execute(SEED_SQL[name].format(raw=dbt.raw_schema())).fetchall() for name in ROLLUPS
+        }
+    for name in ROLLUPS:
+        assert_same_rows(updated[name], rebuilt[name], rel=1e-9, label=f"{name}: update vs rebuild")
+        assert_same_rows(updated[name], seed[name], rel=1e-5, label=f"{name}: update vs raw aggregate")
