@@ -37,7 +37,22 @@ from arc_eval import ArcEval, core, uuid7
 from arc_eval.connection import Target
 from arc_eval.dbt import init_warehouse, raw_schema
 
-WORDS = "search open read parse answer verify retry browse compute summarise plan check fetch score".split()
+WORDS = [
+    "search",
+    "open",
+    "read",
+    "parse",
+    "answer",
+    "verify",
+    "retry",
+    "browse",
+    "compute",
+    "summarise",
+    "plan",
+    "check",
+    "fetch",
+    "score",
+]
 
 
 def server_target(tmp: Path) -> tuple[Target, object | None]:
@@ -70,7 +85,11 @@ def trajectory(rng: random.Random, start: dt.datetime, size: int) -> dict:
     steps = []
     text_len = 0
     while text_len < size - 120:
-        step = {"tool": rng.choice(WORDS), "input": " ".join(rng.choices(WORDS, k=8)), "ms": rng.randint(5, 900)}
+        step = {
+            "tool": rng.choice(WORDS),
+            "input": " ".join(rng.choices(WORDS, k=8)),
+            "ms": rng.randint(5, 900),
+        }
         steps.append(step)
         text_len += len(json.dumps(step))
     return {"start_time": start.isoformat(), "status": "success", "steps": steps, "result": "done"}
@@ -174,11 +193,18 @@ def run_row_at_a_time(target: Target, schema: str, rows: list[dict]) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--batch-sizes", default="1000,100", help="loader batch sizes to measure (comma-separated)")
+    parser.add_argument(
+        "--batch-sizes", default="1000,100", help="loader batch sizes to measure (comma-separated)"
+    )
     parser.add_argument("--row-sample", type=int, default=3000, help="rows for the row-at-a-time INSERT")
     parser.add_argument("--trajectory-bytes", type=int, default=2048)
     parser.add_argument("--staged", action="store_true", help="also measure write_mode='staged'")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument(
+        "--drop-trajectory-gin",
+        action="store_true",
+        help="drop the GIN index on outcomes.trajectory in the benchmark database first (shows what it costs)",
+    )
     args = parser.parse_args(argv)
 
     schema = raw_schema()
@@ -194,11 +220,30 @@ def main(argv: list[str] | None = None) -> int:
         target = Target(make_conninfo(**params), server.source, params)
         try:
             print(f"server: PostgreSQL {version} ({server.source}); database {dbname}", flush=True)
+            with psycopg.connect(server.conninfo) as conn:
+                settings = {
+                    k: conn.execute(f"SHOW {k}").fetchone()[0] for k in ("fsync", "synchronous_commit")
+                }
+            print(
+                f"fsync={settings['fsync']} synchronous_commit={settings['synchronous_commit']}", flush=True
+            )
             init_warehouse(target)
+            with psycopg.connect(target.conninfo) as conn:
+                ts = conn.execute(
+                    "SELECT extversion, current_setting('timescaledb.license', true) FROM pg_extension "
+                    "WHERE extname = 'timescaledb'"
+                ).fetchone()
+            print(f"timescaledb: {f'{ts[0]} ({ts[1]})' if ts else 'absent (plain tables)'}", flush=True)
+            if args.drop_trajectory_gin:
+                with psycopg.connect(target.conninfo, autocommit=True) as conn:
+                    conn.execute(f'DROP INDEX IF EXISTS "{schema}".idx_outcomes_trajectory_gin')
+                print("dropped the GIN index on outcomes.trajectory for this run", flush=True)
             with ArcEval(target.conninfo, flush_interval=None) as db:
                 scenarios = [
                     r["scenario_id"]
-                    for r in db.run(lambda: (yield core.FetchAll(f'SELECT scenario_id FROM "{schema}".scenarios')))
+                    for r in db.run(
+                        lambda: (yield core.FetchAll(f'SELECT scenario_id FROM "{schema}".scenarios'))
+                    )
                 ]
                 cid = db.create_configuration("bench", uuid.uuid4())
                 v = db.create_config_version(cid, {"model": "gpt-4o", "temperature": 0.2})
@@ -221,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
                         assert count(conn, schema) == len(rows)
                         results.append((f"(b) loader, batch {size}, {mode}", len(rows), seconds))
                 # replay the same rows: idempotency means nothing new lands
-                seconds = run_loader(target, rows[: min(len(rows), 20_000)], int(args.batch_sizes.split(",")[0]), "auto")
+                seconds = run_loader(
+                    target, rows[: min(len(rows), 20_000)], int(args.batch_sizes.split(",")[0]), "auto"
+                )
                 assert count(conn, schema) == len(rows)
                 results.append(("    loader replay of stored rows (0 new)", min(len(rows), 20_000), seconds))
                 reset(conn, schema)
@@ -249,7 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"best loader run: {best_name.strip()}")
     print(f"b/a = {best / ceiling:.2f} (target >= 0.70: {'met' if best / ceiling >= 0.7 else 'NOT met'})")
-    print(f"b/c = {best / row_at_a_time:.1f} (target >= 20: {'met' if best / row_at_a_time >= 20 else 'NOT met'})")
+    print(
+        f"b/c = {best / row_at_a_time:.1f} (target >= 20: {'met' if best / row_at_a_time >= 20 else 'NOT met'})"
+    )
     print(f"(c) was measured on {args.row_sample} rows; its rows/s is extrapolated to the full run.")
     return 0
 

@@ -5,10 +5,10 @@ Durability, call by call:
 * ``create_configuration``, ``create_config_version``, ``deactivate_configuration``, ``start_simulation``,
   ``set_scenario_status`` and ``finish_simulation`` commit before they return.
 * ``record_outcome``, ``record_tool_usage`` and ``record_failure`` validate and buffer: nothing is durable
-  when they return. Rows become durable when a flush commits: when a table's buffer reaches
-  ``batch_size`` (that call flushes before returning), every ``flush_interval`` seconds (background
-  thread), on :meth:`ArcEval.flush`, on :meth:`ArcEval.close` / leaving the ``with`` block, and at
-  interpreter exit. ``finish_simulation`` flushes first.
+  when they return. A table's buffer that reaches ``batch_size`` is handed to a writer thread (with
+  ``write_behind=False`` that call writes it before returning); every ``flush_interval`` seconds a timer
+  thread flushes. Everything recorded is durable when :meth:`ArcEval.flush` or :meth:`ArcEval.close`
+  returns, when the ``with`` block is left, and at interpreter exit. ``finish_simulation`` flushes first.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import logging
+import queue
 import threading
 import time
 import uuid
@@ -95,7 +96,8 @@ class ArcEval(ClientBase):
     Pool sizes default to one sandbox (min 1, max 4); ``pool_kwargs`` passes anything else to
     ``psycopg_pool.ConnectionPool``. Connections are checked on checkout; idempotent work is retried
     ``max_retries`` times with exponential backoff when the connection is lost. ``flush_interval=None``
-    disables the background flush. ``write_mode="auto"`` COPYs straight into the table and falls back
+    disables the interval flush. ``write_behind=True`` (default) writes full batches on a writer thread
+    while the caller keeps recording (at most two batches in flight, then the caller waits). ``write_mode="auto"`` COPYs straight into the table and falls back
     to a staging table with ``ON CONFLICT DO NOTHING`` when a row already exists; ``"staged"`` always
     stages.
     """
@@ -118,6 +120,7 @@ class ArcEval(ClientBase):
         write_mode: str = "auto",
         max_retries: int = 3,
         retry_backoff: float = 0.2,
+        write_behind: bool = True,
     ) -> None:
         self._init_base(
             batch_size=batch_size,
@@ -132,6 +135,7 @@ class ArcEval(ClientBase):
         self.retry_backoff = retry_backoff
         self.flush_interval = flush_interval
         self._flush_lock = threading.RLock()
+        self._count_lock = threading.Lock()
         self._closed = False
         self._pool = ConnectionPool(
             resolve_dsn(dsn),
@@ -146,6 +150,12 @@ class ArcEval(ClientBase):
             **dict(pool_kwargs or {}),
         )
         self._pool.open(wait=True, timeout=pool_timeout)
+        self._queue: queue.Queue | None = None
+        self._writer: threading.Thread | None = None
+        if write_behind:
+            self._queue = queue.Queue(maxsize=2)
+            self._writer = threading.Thread(target=self._writer_loop, name="arc-eval-writer", daemon=True)
+            self._writer.start()
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
         if flush_interval:
@@ -212,6 +222,9 @@ class ArcEval(ClientBase):
         try:
             self.flush()
         finally:
+            if self._queue is not None and self._writer is not None:
+                self._queue.put(None)
+                self._writer.join(timeout=60)
             self._closed = True
             atexit.unregister(self._atexit_hook)
             self._pool.close()
@@ -226,31 +239,63 @@ class ArcEval(ClientBase):
 
     # -- flushing -------------------------------------------------------------------------------------
 
+    def _write_taken(self, taken: dict[str, list]) -> list[WriteResult]:
+        """Write rows taken from the buffer, in table order, one transaction per ``batch_size`` chunk.
+
+        On an error the rows not yet written go back to the buffer and the error is raised.
+        """
+        results: list[WriteResult] = []
+        try:
+            for spec in FLUSH_ORDER:
+                items = taken[spec.name]
+                while items:
+                    chunk = items[: self.batch_size]
+                    result = self.run(self._write_flow(spec, self._embedded_rows(spec, chunk)))
+                    results.append(result)
+                    if result.dead_letters:
+                        with self._count_lock:
+                            self.dead_letter_count += len(result.dead_letters)
+                        for row, message, _ in result.dead_letters:
+                            log.warning("%s row %s dead-lettered: %s", spec.name, row[0], message)
+                    items = taken[spec.name] = items[len(chunk) :]
+        except BaseException:
+            self._buffers.restore(taken)
+            raise
+        return results
+
+    def _writer_loop(self) -> None:
+        while True:
+            taken = self._queue.get()
+            try:
+                if taken is None:
+                    return
+                self._write_taken(taken)
+            except Exception as exc:  # rows are back in the buffer; the next flush() writes them or raises
+                log.error(
+                    "background write failed (%s: %s); rows kept in the buffer", type(exc).__name__, exc
+                )
+            finally:
+                self._queue.task_done()
+
+    def _buffer_full(self) -> None:
+        """A table's buffer reached ``batch_size``: write it now, or hand it to the writer thread."""
+        if self._queue is None:
+            self.flush()
+        else:
+            self._queue.put(self._buffers.take())  # blocks while two batches are already in flight
+
     def flush(self) -> list[WriteResult]:
-        """Write every buffered row; durable when it returns.
+        """Write every buffered row (and wait for background writes); durable when it returns.
 
         Tables are written in order (outcomes, tool usage, failures), each in chunks of ``batch_size``,
         one transaction per chunk. Rows the database refuses go to ``ingest_dead_letters``; every other
         row lands. If the database cannot be reached, the rows stay buffered and the error is raised.
+        Returns the results of the chunks this call wrote.
         """
         with self._flush_lock:
-            taken = self._buffers.take()
-            results: list[WriteResult] = []
-            try:
-                for spec in FLUSH_ORDER:
-                    items = taken[spec.name]
-                    while items:
-                        chunk = items[: self.batch_size]
-                        result = self.run(self._write_flow(spec, self._embedded_rows(spec, chunk)))
-                        results.append(result)
-                        self.dead_letter_count += len(result.dead_letters)
-                        for row, message, _ in result.dead_letters:
-                            log.warning("%s row %s dead-lettered: %s", spec.name, row[0], message)
-                        items = taken[spec.name] = items[len(chunk) :]
-            except BaseException:
-                self._buffers.restore(taken)
-                raise
-            return results
+            if self._queue is not None:
+                self._queue.join()
+            return self._write_taken(self._buffers.take())
 
     # -- configurations -------------------------------------------------------------------------------
 
@@ -412,7 +457,7 @@ class ArcEval(ClientBase):
     ) -> uuid.UUID:
         """Validate and buffer one outcome; returns its ``outcome_id`` (a UUIDv7 unless given).
 
-        Not durable on return unless this row filled the buffer (then it was flushed). Optional columns:
+        Not durable on return (see the module docstring). Optional columns:
         outcome_id, metrics, modal_call_id, sandbox_id, sandbox_logs, retry_count, error_code,
         error_category, execution_metadata (any keys), trajectory_embedding.
         """
@@ -431,7 +476,7 @@ class ArcEval(ClientBase):
         )
         outcome_id, full = self._add_outcome(values)
         if full:
-            self.flush()
+            self._buffer_full()
         return outcome_id
 
     def record_tool_usage(self, **values: Any) -> uuid.UUID:
@@ -443,7 +488,7 @@ class ArcEval(ClientBase):
         self._check_open()
         usage_id, full = self._add_tool_usage(dict(values))
         if full:
-            self.flush()
+            self._buffer_full()
         return usage_id
 
     def record_failure(self, **values: Any) -> uuid.UUID:
@@ -458,7 +503,7 @@ class ArcEval(ClientBase):
         self._check_open()
         pattern_id, full = self._add_failure(dict(values))
         if full:
-            self.flush()
+            self._buffer_full()
         return pattern_id
 
     # -- similarity search ------------------------------------------------------------------------------

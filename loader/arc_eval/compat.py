@@ -227,7 +227,9 @@ class ArcEvalDBClient(_Compat):
             simulation = await self.db.get_simulation(sim)
             if simulation and simulation["status"] in ("pending", "running"):
                 final = "failed" if failed else "completed"
-                await self.db.finish_simulation(sim, final, completed_at=max(at, simulation["started_at"] or at))
+                await self.db.finish_simulation(
+                    sim, final, completed_at=max(at, simulation["started_at"] or at)
+                )
 
     def _scenario_status_flow(self, sim: uuid.UUID, scenario_id: str):
         table = self.db.sql.t("simulations_scenarios")

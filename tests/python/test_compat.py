@@ -28,7 +28,7 @@ from arc_eval import (
 )
 from loader_helpers import YAML_V1, query, scalar, t, unique_name
 
-SEED_8A_EXAMPLE = '''
+SEED_8A_EXAMPLE = """
 async def execute_scenario(scenario_id: str, config_id: str):
     db_client = ArcEvalDBClient()
 
@@ -62,9 +62,9 @@ async def execute_scenario(scenario_id: str, config_id: str):
             "error_message": str(e),
             "failure_category": classify_error(e)
         })
-'''
+"""
 
-SEED_8B_EXAMPLE = '''
+SEED_8B_EXAMPLE = """
 @modal.function
 async def run_scenario_evaluation(scenario_id: str, config_id: str):
     event_handler = ExecutionEventHandler()
@@ -87,9 +87,9 @@ async def run_scenario_evaluation(scenario_id: str, config_id: str):
         "trajectory": result.trajectory,
         "modal_call_id": modal.current_call_id()
     })
-'''
+"""
 
-SEED_10D_EXAMPLE = '''
+SEED_10D_EXAMPLE = """
 async def main():
     client = ArcEvalDBClient(
         "postgresql://tsdbadmin:password@host:5432/database"
@@ -115,7 +115,7 @@ async def main():
         "trajectory": {"steps": [...], "result": "success"},
         "modal_call_id": "modal-call-123"
     })
-'''
+"""
 
 SEED_10E_EXAMPLE = '''
 async def test_execution_recording():
@@ -215,7 +215,11 @@ def test_seed_8a_execute_scenario_success_and_failure(dsn_env, config) -> None:
     )
     assert len(rows) == 1
     row = rows[0]
-    assert (row["status"], row["reliability_score"], row["modal_call_id"]) == ("success", pytest.approx(0.8), "modal-call-8a")
+    assert (row["status"], row["reliability_score"], row["modal_call_id"]) == (
+        "success",
+        pytest.approx(0.8),
+        "modal-call-8a",
+    )
     assert row["trajectory"]["steps"] == ["search", "answer"] and "start_time" in row["trajectory"]
     assert row["config_version_id"] == config.version.version_id and row["sim_status"] == "completed"
 
@@ -263,7 +267,11 @@ def test_seed_8b_event_handler_example(dsn_env, config, monkeypatch) -> None:
     assert sim["modal_app_id"] == "arc-eval-app" and sim["scenario_set"] == [scenario]
     assert sim["config_version_id"] == config.version.version_id and sim["status"] == "completed"
     out = query(warehouse, f"SELECT * FROM {t('outcomes')} WHERE outcome_id = %s", [outcome_id])[0]
-    assert out["simulation_id"] == sim_id and out["modal_call_id"] == "modal-call-8b" and out["status"] == "success"
+    assert (
+        out["simulation_id"] == sim_id
+        and out["modal_call_id"] == "modal-call-8b"
+        and out["status"] == "success"
+    )
 
 
 def test_seed_10d_and_10e_examples(warehouse, config) -> None:
@@ -272,7 +280,9 @@ def test_seed_10d_and_10e_examples(warehouse, config) -> None:
         for name in ("uuid-here", "test-config-uuid"):
             cid = db.create_configuration(name, uuid.UUID(int=1))
             db.create_config_version(cid, YAML_V1)
-    source = SEED_10D_EXAMPLE.replace("postgresql://tsdbadmin:password@host:5432/database", warehouse.conninfo)
+    source = SEED_10D_EXAMPLE.replace(
+        "postgresql://tsdbadmin:password@host:5432/database", warehouse.conninfo
+    )
     namespace = _exec(source, {"ArcEvalDBClient": ArcEvalDBClient})
     asyncio.run(namespace["main"]())
     rows = query(
@@ -290,18 +300,28 @@ def test_seed_10d_and_10e_examples(warehouse, config) -> None:
     source = SEED_10E_EXAMPLE.replace('"your-connection-string"', repr(warehouse.conninfo))
     namespace = _exec(source, {"ArcEvalDBClient": ArcEvalDBClient})
     sim_id, outcome_id = asyncio.run(namespace["test_execution_recording"]())
-    assert scalar(warehouse, f"SELECT simulation_id::text FROM {t('outcomes')} WHERE outcome_id = %s", [outcome_id]) == sim_id
+    assert (
+        scalar(
+            warehouse, f"SELECT simulation_id::text FROM {t('outcomes')} WHERE outcome_id = %s", [outcome_id]
+        )
+        == sim_id
+    )
 
 
 def test_configuration_manager_and_active_configurations(warehouse, config) -> None:
     async def main():
         async with ConfigurationManager(warehouse.conninfo, user_id=uuid.uuid4()) as manager:
             active = await manager.get_active_config(config.name)
-            assert active["version_id"] == str(config.version.version_id) and active["config"]["model"] == "gpt-4o"
+            assert (
+                active["version_id"] == str(config.version.version_id)
+                and active["config"]["model"] == "gpt-4o"
+            )
             assert "modal_deployment_id" in active
             same = await manager.create_config_version(dict(active["config"]), config.name)
             assert same == str(config.version.version_id)  # dedupe by hash, per configuration
-            new = await manager.create_config_version({"model": "gpt-4o-mini", "temperature": 0.3}, config.name)
+            new = await manager.create_config_version(
+                {"model": "gpt-4o-mini", "temperature": 0.3}, config.name
+            )
             fresh_name = unique_name("mgr")
             created = await manager.create_config_version({"model": "m", "temperature": 0}, fresh_name)
             with pytest.raises(NotFoundError):
@@ -324,7 +344,9 @@ def test_batch_execution_recorder(warehouse, config) -> None:
     async def main():
         with ArcEval(warehouse.conninfo, flush_interval=None) as db:
             sim = db.start_simulation(config.version.version_id, ["seed_9a_scenario"])
-        recorder = BatchExecutionRecorder(batch_size=3, flush_interval=30, connection_string=warehouse.conninfo)
+        recorder = BatchExecutionRecorder(
+            batch_size=3, flush_interval=30, connection_string=warehouse.conninfo
+        )
         ids = []
         for i in range(4):
             ids.append(
@@ -346,7 +368,9 @@ def test_batch_execution_recorder(warehouse, config) -> None:
                     }
                 )
             )
-        stored_after_batch = scalar(warehouse, f"SELECT count(*) FROM {t('outcomes')} WHERE simulation_id = %s", [sim])
+        stored_after_batch = scalar(
+            warehouse, f"SELECT count(*) FROM {t('outcomes')} WHERE simulation_id = %s", [sim]
+        )
         await recorder.flush_outcomes()
         stored = scalar(warehouse, f"SELECT count(*) FROM {t('outcomes')} WHERE simulation_id = %s", [sim])
         await recorder.close()
@@ -374,31 +398,67 @@ def test_event_handler_dispatch_tools_and_failures(warehouse, config) -> None:
             for ok, ms in ((True, 10), (False, 30), (True, 20)):
                 await handler.handle(
                     "tool_called",
-                    {"simulation_id": sim, "scenario_id": "seed_ev_a", "tool_name": "web_search",
-                     "duration_ms": ms, "success": ok, "error_type": None if ok else "Timeout"},
+                    {
+                        "simulation_id": sim,
+                        "scenario_id": "seed_ev_a",
+                        "tool_name": "web_search",
+                        "duration_ms": ms,
+                        "success": ok,
+                        "error_type": None if ok else "Timeout",
+                    },
                 )
-            await handler.handle("tool_called", {"simulation_id": sim, "scenario_id": "seed_ev_a",
-                                                 "tool_name": "calculator", "duration_ms": 1})
+            await handler.handle(
+                "tool_called",
+                {
+                    "simulation_id": sim,
+                    "scenario_id": "seed_ev_a",
+                    "tool_name": "calculator",
+                    "duration_ms": 1,
+                },
+            )
             oid = await handler.handle(
                 "scenario_completed",
-                {"simulation_id": sim, "scenario_id": "seed_ev_a", "status": "success", "trajectory": {"x": 1},
-                 "reliability_score": 0.7, "tokens_used": 50, "cost_usd": 0.01},
+                {
+                    "simulation_id": sim,
+                    "scenario_id": "seed_ev_a",
+                    "status": "success",
+                    "trajectory": {"x": 1},
+                    "reliability_score": 0.7,
+                    "tokens_used": 50,
+                    "cost_usd": 0.01,
+                },
             )
             failed = await handler.handle(
                 "execution_failed",
-                {"simulation_id": sim, "scenario_id": "seed_ev_b", "error_type": "RateLimitError",
-                 "error_message": "429 Too Many Requests", "failure_category": "model_error"},
+                {
+                    "simulation_id": sim,
+                    "scenario_id": "seed_ev_b",
+                    "error_type": "RateLimitError",
+                    "error_message": "429 Too Many Requests",
+                    "failure_category": "model_error",
+                },
             )
             return sim, oid, failed
 
     sim, oid, failed = asyncio.run(main())
-    tools = {r["tool_name"]: r for r in query(warehouse, f"SELECT * FROM {t('tool_usage')} WHERE outcome_id = %s", [oid])}
-    assert tools["web_search"]["call_count"] == 3 and tools["web_search"]["success_rate"] == pytest.approx(2 / 3)
-    assert tools["web_search"]["avg_duration_ms"] == pytest.approx(20) and tools["web_search"]["error_types"] == ["Timeout"]
+    tools = {
+        r["tool_name"]: r
+        for r in query(warehouse, f"SELECT * FROM {t('tool_usage')} WHERE outcome_id = %s", [oid])
+    }
+    assert tools["web_search"]["call_count"] == 3 and tools["web_search"]["success_rate"] == pytest.approx(
+        2 / 3
+    )
+    assert tools["web_search"]["avg_duration_ms"] == pytest.approx(20) and tools["web_search"][
+        "error_types"
+    ] == ["Timeout"]
     assert tools["calculator"]["call_count"] == 1
     assert failed["status"] == "failed" and failed["completed_scenarios"] == 1
-    fp = query(warehouse, f"SELECT f.failure_type, o.scenario_id FROM {t('failure_patterns')} f JOIN {t('outcomes')} o "
-               "USING (outcome_id, execution_time) WHERE o.simulation_id = %s", [sim])
+    fp = query(
+        warehouse,
+        f"SELECT f.failure_type, o.scenario_id FROM {t('failure_patterns')} f JOIN {t('outcomes')} o "
+        "USING (outcome_id, execution_time) WHERE o.simulation_id = %s",
+        [sim],
+    )
     assert fp == [{"failure_type": "RateLimitError", "scenario_id": "seed_ev_b"}]
 
 
@@ -407,10 +467,18 @@ def test_health_checks_write_nothing_and_report_what_is_unavailable(warehouse) -
 
     async def main():
         async with DatabaseHealthChecker(warehouse.conninfo) as checker:
-            return await checker.check_write_performance(), await checker.check_all(), await checker.capabilities()
+            return (
+                await checker.check_write_performance(),
+                await checker.check_all(),
+                await checker.capabilities(),
+            )
 
     perf, everything, caps = asyncio.run(main())
-    assert perf["rows"] == 100 and perf["status"] in ("healthy", "degraded") and perf["throughput_per_second"] > 0
+    assert (
+        perf["rows"] == 100
+        and perf["status"] in ("healthy", "degraded")
+        and perf["throughput_per_second"] > 0
+    )
     assert scalar(warehouse, f"SELECT count(*) FROM {t('outcomes')}") == before
     assert scalar(warehouse, "SELECT count(*) FROM pg_class WHERE relname = 'arc_eval_health_outcomes'") == 0
     health = everything["hypertables"]["outcomes"]

@@ -154,3 +154,18 @@ def test_simulating_the_same_seed_again_adds_nothing(demo: tuple[DemoResult, str
                 sql.Identifier(dbt.raw_schema()), sql.Identifier(model.removeprefix("stg_"))
             )
             assert conn.execute(query).fetchone()[0] == before[model]
+
+
+def test_a_second_demo_with_another_seed_adds_its_history(
+    demo: tuple[DemoResult, str], tmp_path: Path
+) -> None:
+    result, _ = demo
+    out = io.StringIO()
+    second = run_demo(
+        result.target, seed=4, simulations=6, html_path=tmp_path / "d.html", provider="rules", out=out
+    )
+    assert second.written["simulations"] == 6
+    assert second.written["config_versions"] == 0  # same configurations and versions, found by content
+    assert count(result.target, "stg_simulations") == SIMULATIONS + 6
+    assert count(result.target, "stg_configurations") == 3
+    assert "== Pending recommendations" in out.getvalue()

@@ -9,6 +9,7 @@ import sys
 import textwrap
 import uuid
 
+import psycopg
 import pytest
 
 from arc_eval import ArcEval, IllegalTransitionError, ValidationError, uuid7
@@ -90,6 +91,7 @@ def test_thousand_rows_with_three_bad_ones(warehouse, sim, caplog) -> None:
             oid = db.record_outcome(**values)
             if i in (3, 500, 998):
                 bad_ids[oid] = i
+        db.flush()  # waits for the writer thread
         assert db.pending() == 0 and db.dead_letter_count == 3
     assert count(warehouse, "outcomes", "simulation_id", sim) == 997
     dead = query(
@@ -108,12 +110,18 @@ def test_thousand_rows_with_three_bad_ones(warehouse, sim, caplog) -> None:
 
 def test_flush_on_batch_size(warehouse, sim) -> None:
     scen = scenario_ids(warehouse, 1)[0]
-    with ArcEval(warehouse.conninfo, flush_interval=None, batch_size=5) as db:
+    with ArcEval(warehouse.conninfo, flush_interval=None, batch_size=5, write_behind=False) as db:
         for _ in range(4):
             db.record_outcome(**outcome_kwargs(sim, scen))
         assert count(warehouse, "outcomes", "simulation_id", sim) == 0 and db.pending() == 4
-        db.record_outcome(**outcome_kwargs(sim, scen))  # the fifth fills the buffer: durable on return
+        db.record_outcome(**outcome_kwargs(sim, scen))  # the fifth fills the buffer: written before returning
         assert count(warehouse, "outcomes", "simulation_id", sim) == 5 and db.pending() == 0
+    # write-behind (the default): a full buffer goes to the writer thread
+    with ArcEval(warehouse.conninfo, flush_interval=None, batch_size=5) as db:
+        for _ in range(5):
+            db.record_outcome(**outcome_kwargs(sim, scen))
+        assert db.pending() == 0
+        assert wait_until(lambda: count(warehouse, "outcomes", "simulation_id", sim) == 10)
 
 
 def test_flush_on_close_and_context_exit(warehouse, sim) -> None:
@@ -276,3 +284,38 @@ def test_start_simulation_refuses_unknown_scenarios_and_empty_sets(db, version, 
     with pytest.raises(ValidationError, match="version_id"):
         db.start_simulation(uuid.uuid4(), scenario_ids(warehouse, 1))
     assert scalar(warehouse, f"SELECT count(*) FROM {t('simulations')}") == before
+
+
+def test_connection_loss_is_retried_with_a_fresh_connection(db, sim, warehouse) -> None:
+    scen = scenario_ids(warehouse, 1)[0]
+    attempts = []
+
+    def flow():
+        from arc_eval import core
+
+        attempts.append(1)
+        if len(attempts) == 1:  # the server drops this connection in the middle of the transaction
+            yield core.FetchOne("SELECT pg_terminate_backend(pg_backend_pid())")
+        row = yield core.FetchOne("SELECT 42 AS answer")
+        return row["answer"]
+
+    assert db.run(flow) == 42 and len(attempts) == 2
+    # Every pooled connection killed from outside: checked on checkout, replaced, and the batch lands.
+    oid = db.record_outcome(**outcome_kwargs(sim, scen))
+    with psycopg.connect(warehouse.conninfo, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND application_name = ''"
+        )
+    db.flush()
+    assert count(warehouse, "outcomes", "outcome_id", oid) == 1
+
+
+def test_non_row_errors_are_raised_and_rows_stay_buffered(warehouse, sim) -> None:
+    scen = scenario_ids(warehouse, 1)[0]
+    with ArcEval(warehouse.conninfo, flush_interval=None, raw_schema="no_such_schema") as db:
+        db.record_outcome(**outcome_kwargs(sim, scen))
+        with pytest.raises(psycopg.errors.InvalidSchemaName):
+            db.flush()
+        assert db.pending() == 1  # kept, not dead-lettered
+        db._buffers.take()  # drop it so close() has nothing to write

@@ -112,3 +112,10 @@ def test_maintain_command_prints_what_it_did(
     verb = "drop_chunks" if capabilities(filled).has_timescaledb else "DELETE"
     assert f"outcomes: {verb} older than 2 years: 1 " in out
     assert labels(filled)["outcomes"] == ["recent"]
+
+
+def test_maintain_on_an_uninitialised_database_says_so(make_database) -> None:
+    target = make_database("maint_empty")
+    actions = apply_retention(target.conninfo, RAW)
+    assert [(a.table, a.method) for a in actions] == [(t, "missing") for t in RETENTION]
+    assert "run `arc-eval init`" in actions[0].describe()

@@ -23,6 +23,17 @@ def test_second_run_changes_nothing(make_database) -> None:
     assert after == before
 
 
+def test_on_run_start_alone_creates_the_schema_before_seeding(make_database) -> None:
+    """`dbt seed` on an empty database: on-run-start creates the raw tables, then the seed's post-hook fills them."""
+    target = make_database("hook")
+    dbt.run(["seed"], target, quiet=True)
+    snapshot = catalog_snapshot(target)
+    assert len([r for r in snapshot["relations"] if r.endswith(":r")]) == 13
+    with psycopg.connect(target.conninfo) as conn:
+        (count,) = conn.execute(f"select count(*) from {RAW}.scenarios").fetchone()
+    assert count >= 24
+
+
 def test_older_database_is_migrated_forward(make_database) -> None:
     """A database whose tables lack later columns, constraints, indexes and triggers gains them; rows stay."""
     target = make_database("migrate")

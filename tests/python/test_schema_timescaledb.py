@@ -86,7 +86,7 @@ def jobs(target: Target) -> list[tuple]:
     )
 
 
-def test_community_jobs_listed_once_each_after_two_runs(make_database, server: Target) -> None:
+def test_community_jobs_listed_once_each_after_two_runs(make_database) -> None:
     target = make_database("jobs")
     create_raw_schema(target)
     caps = capabilities(target)
