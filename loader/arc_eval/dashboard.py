@@ -93,6 +93,8 @@ def fmt_pct(value: float) -> str:
 
 
 def fmt_usd(value: float) -> str:
+    if value == 0:
+        return "$0"
     return f"${value:,.2f}" if abs(value) >= 1 else f"${value:.3f}"
 
 

