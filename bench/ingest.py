@@ -3,7 +3,8 @@
 (a) ``psql \\copy`` of the identical rows from a file (the ceiling),
 (b) the loader (``arc_eval.ArcEval``: validation, encoding, COPY batches, idempotent writes),
 (c) the seed's row-at-a-time ``INSERT`` (one statement and one commit per row, as in seed 10D),
-    measured on a sample (``--row-sample``) and reported in rows/s.
+    measured on a sample (``--row-sample``) inserted half-way through the table (the first half loaded
+    untimed), reported in rows/s.
 
 Each method writes into an empty ``outcomes`` table of a fresh database created for the run (the raw
 schema from ``arc-eval init``; TRUNCATE and CHECKPOINT between methods) and is checked for the exact
@@ -160,6 +161,17 @@ def run_loader(target: Target, rows: list[dict], batch_size: int, mode: str) -> 
     return time.perf_counter() - start
 
 
+def preload(conn: psycopg.Connection, schema: str, rows: list[dict]) -> None:
+    """COPY rows in, untimed."""
+    encoded = [core.encode_row(core.OUTCOMES, values) for values in rows]
+    with (
+        conn.cursor() as cur,
+        cur.copy(f'COPY "{schema}".outcomes ({", ".join(core.OUTCOMES.column_names)}) FROM STDIN') as copy,
+    ):
+        for row in encoded:
+            copy.write_row(row)
+
+
 def run_row_at_a_time(target: Target, schema: str, rows: list[dict]) -> float:
     sql = (
         f'INSERT INTO "{schema}".outcomes (outcome_id, simulation_id, scenario_id, execution_time, status, '
@@ -271,11 +283,16 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 assert count(conn, schema) == len(rows)
                 results.append(("    loader replay of stored rows (0 new)", min(len(rows), 20_000), seconds))
+                # (c) is timed half-way through the table, like the average row of (a) and (b): the
+                # first half is loaded untimed, then the sample goes in row by row.
                 reset(conn, schema)
-                sample = rows[: args.row_sample]
+                half = max(0, min(len(rows) // 2, len(rows) - args.row_sample))
+                preload(conn, schema, rows[:half])
+                sample = rows[half : half + args.row_sample]
                 seconds = run_row_at_a_time(target, schema, sample)
-                assert count(conn, schema) == len(sample)
-                results.append((f"(c) row-at-a-time INSERT (sample of {len(sample)})", len(sample), seconds))
+                assert count(conn, schema) == half + len(sample)
+                label = f"(c) row-at-a-time INSERT ({len(sample)} rows after {half})"
+                results.append((label, len(sample), seconds))
         finally:
             if not args.keep:
                 with psycopg.connect(server.conninfo, autocommit=True) as admin:
@@ -299,7 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"b/c = {best / row_at_a_time:.1f} (target >= 20: {'met' if best / row_at_a_time >= 20 else 'NOT met'})"
     )
-    print(f"(c) was measured on {args.row_sample} rows; its rows/s is extrapolated to the full run.")
+    print(
+        f"(c) was measured on {args.row_sample} rows half-way through the table; its rows/s is extrapolated."
+    )
     return 0
 
 
