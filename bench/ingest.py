@@ -153,9 +153,11 @@ def run_psql(psql: str, target: Target, schema: str, rows: list[dict], folder: P
     return time.perf_counter() - start
 
 
-def run_loader(target: Target, rows: list[dict], batch_size: int, mode: str) -> float:
+def run_loader(target: Target, rows: list[dict], batch_size: int, mode: str, writers: int = 1) -> float:
     start = time.perf_counter()
-    with ArcEval(target.conninfo, batch_size=batch_size, flush_interval=None, write_mode=mode) as db:
+    with ArcEval(
+        target.conninfo, batch_size=batch_size, flush_interval=None, write_mode=mode, writers=writers
+    ) as db:
         for values in rows:
             db.record_outcome(**values)
     return time.perf_counter() - start
@@ -211,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--row-sample", type=int, default=3000, help="rows for the row-at-a-time INSERT")
     parser.add_argument("--trajectory-bytes", type=int, default=2048)
     parser.add_argument("--staged", action="store_true", help="also measure write_mode='staged'")
+    parser.add_argument("--writers", default="1", help="loader writer threads to measure (comma-separated)")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument(
         "--drop-trajectory-gin",
@@ -273,10 +276,14 @@ def main(argv: list[str] | None = None) -> int:
                 modes = ["auto"] + (["staged"] if args.staged else [])
                 for size in [int(s) for s in args.batch_sizes.split(",") if s]:
                     for mode in modes:
-                        reset(conn, schema)
-                        seconds = run_loader(target, rows, size, mode)
-                        assert count(conn, schema) == len(rows)
-                        results.append((f"(b) loader, batch {size}, {mode}", len(rows), seconds))
+                        for writers in [int(w) for w in args.writers.split(",") if w]:
+                            reset(conn, schema)
+                            seconds = run_loader(target, rows, size, mode, writers)
+                            assert count(conn, schema) == len(rows)
+                            label = f"(b) loader, batch {size}, {mode}" + (
+                                f", {writers} writers" if writers > 1 else ""
+                            )
+                            results.append((label, len(rows), seconds))
                 # replay the same rows: idempotency means nothing new lands
                 seconds = run_loader(
                     target, rows[: min(len(rows), 20_000)], int(args.batch_sizes.split(",")[0]), "auto"

@@ -97,7 +97,8 @@ class ArcEval(ClientBase):
     ``psycopg_pool.ConnectionPool``. Connections are checked on checkout; idempotent work is retried
     ``max_retries`` times with exponential backoff when the connection is lost. ``flush_interval=None``
     disables the interval flush. ``write_behind=True`` (default) writes full batches on a writer thread
-    while the caller keeps recording (at most two batches in flight, then the caller waits). ``write_mode="auto"`` COPYs straight into the table and falls back
+    while the caller keeps recording (``writers`` threads, default 1; at most two batches queued per
+    writer, then the caller waits). ``write_mode="auto"`` COPYs straight into the table and falls back
     to a staging table with ``ON CONFLICT DO NOTHING`` when a row already exists; ``"staged"`` always
     stages.
     """
@@ -121,6 +122,7 @@ class ArcEval(ClientBase):
         max_retries: int = 3,
         retry_backoff: float = 0.2,
         write_behind: bool = True,
+        writers: int = 1,
     ) -> None:
         self._init_base(
             batch_size=batch_size,
@@ -151,11 +153,13 @@ class ArcEval(ClientBase):
         )
         self._pool.open(wait=True, timeout=pool_timeout)
         self._queue: queue.Queue | None = None
-        self._writer: threading.Thread | None = None
+        self._writers: list[threading.Thread] = []
         if write_behind:
-            self._queue = queue.Queue(maxsize=2)
-            self._writer = threading.Thread(target=self._writer_loop, name="arc-eval-writer", daemon=True)
-            self._writer.start()
+            self._queue = queue.Queue(maxsize=2 * max(1, writers))
+            for i in range(max(1, writers)):
+                thread = threading.Thread(target=self._writer_loop, name=f"arc-eval-writer-{i}", daemon=True)
+                thread.start()
+                self._writers.append(thread)
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
         if flush_interval:
@@ -222,9 +226,11 @@ class ArcEval(ClientBase):
         try:
             self.flush()
         finally:
-            if self._queue is not None and self._writer is not None:
-                self._queue.put(None)
-                self._writer.join(timeout=60)
+            if self._queue is not None:
+                for _ in self._writers:
+                    self._queue.put(None)
+                for thread in self._writers:
+                    thread.join(timeout=60)
             self._closed = True
             atexit.unregister(self._atexit_hook)
             self._pool.close()
@@ -409,8 +415,9 @@ class ArcEval(ClientBase):
     ) -> str:
         """Move a scenario: pending -> running/skipped/failed, running -> completed/failed, failed -> running.
 
-        Anything else, or a change in a finished simulation, raises IllegalTransitionError. ``failed ->
-        running`` is a retry and adds one to ``retry_count`` unless given. Committed on return.
+        Anything else, or a change in a finished simulation, raises IllegalTransitionError; repeating the
+        current status changes nothing. ``failed -> running`` is a retry and adds one to ``retry_count``
+        unless given. Committed on return.
         """
         return self.run(
             self._q_set_scenario_status(
@@ -428,8 +435,9 @@ class ArcEval(ClientBase):
     ) -> dict[str, Any]:
         """Flush, then close the simulation as completed / failed / cancelled with its totals.
 
-        ``overall_score`` defaults to the mean reliability of its outcomes. A finished simulation is
-        refused (IllegalTransitionError). Committed on return; returns the simulation row.
+        ``overall_score`` defaults to the mean reliability of its outcomes. Finishing a finished simulation
+        with another status is refused (IllegalTransitionError); with the same status it changes nothing.
+        Committed on return; returns the simulation row.
         """
         factory = self._q_finish_simulation(simulation_id, status, overall_score, completed_at)
         self.flush()

@@ -1202,6 +1202,8 @@ def set_scenario_status_flow(
     )
     if row is None:
         raise NotFoundError(f"scenario {scenario_id!r} is not part of simulation {simulation_id}")
+    if status == (row["status"] or "pending") and status != "pending":
+        return status  # a repeated call (e.g. a retry after a lost acknowledgement) changes nothing
     if row["simulation_status"] not in ("pending", "running"):
         raise IllegalTransitionError(
             f"simulation {simulation_id} is {row['simulation_status']}: its scenarios can no longer change"
@@ -1254,6 +1256,11 @@ def finish_simulation_flow(
     )
     if row is None:
         raise NotFoundError(f"simulation {simulation_id} not found")
+    if row["status"] == status:  # a repeated call changes nothing
+        current = yield FetchOne(
+            f"SELECT * FROM {sql.t('simulations')} WHERE simulation_id = %s", [simulation_id]
+        )
+        return dict(current)
     if row["status"] not in ("pending", "running"):
         raise IllegalTransitionError(
             f"simulation {simulation_id}: {row['status']} -> {status} is not allowed"

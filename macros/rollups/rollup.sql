@@ -23,8 +23,9 @@
 {% endmacro %}
 
 
-{% macro arc_eval_rollup_mode(source_relation=none) %}
-    {#- 'continuous_aggregate' or 'incremental' for the current model on this server. -#}
+{% macro arc_eval_rollup_mode(explain=false) %}
+    {#- 'continuous_aggregate' or 'incremental' for the current model on this server; with explain=true,
+        says why a server with continuous aggregates still gets an incremental table. -#}
     {%- if not execute -%}
         {{ return('incremental') }}
     {%- endif -%}
@@ -42,7 +43,9 @@
             where hypertable_schema = '{{ rel.schema }}' and hypertable_name = '{{ rel.identifier }}'
         {%- endset -%}
         {%- if run_query(check).columns[0].values()[0] == 0 -%}
-            {{ log("arc_eval: " ~ this ~ " is an incremental table: its source " ~ rel ~ " is not a hypertable", info=true) }}
+            {%- if explain -%}
+                {{ log("arc_eval: " ~ this ~ " is an incremental table: its source " ~ rel ~ " is not a hypertable", info=true) }}
+            {%- endif -%}
             {{ return('incremental') }}
         {%- endif -%}
     {%- endfor -%}
@@ -128,7 +131,7 @@
     {#- Run `sql` in autocommit mode. TimescaleDB refuses `refresh_continuous_aggregate` inside a
         transaction block, and dbt-postgres keeps its psycopg2 connection in transactional mode, so the
         connection is switched to autocommit for this one statement and back. Call it with no dbt
-        transaction open. -#}
+        transaction open. (If the statement fails, the error ends the node and dbt closes the connection.) -#}
     {%- set pair = adapter.add_query('select 1', auto_begin=false) -%}
     {%- set handle = pair[0].handle -%}
     {%- do handle.commit() -%}
@@ -151,7 +154,8 @@
 
 
 {% macro arc_eval_rollup_log(relation, action, started) %}
-    {#- One log line per rollup run: what was done and how long its statements took (wall time). -#}
+    {#- One log line per rollup run: what was done and how long the statements that did it took (wall
+        time from `started`, through the commit; the probes and catalog lookups before are not counted). -#}
     {%- set seconds = (modules.datetime.datetime.now() - started).total_seconds() -%}
     {{ log("arc_eval: rollup " ~ relation ~ " " ~ action ~ " in " ~ "%.3f" | format(seconds) ~ "s", info=true) }}
 {% endmacro %}
@@ -162,14 +166,13 @@
     {%- set width = config.require('bucket_width') -%}
     {%- set grain = config.require('grain') -%}
     {%- set policy = config.get('refresh_policy', {}) -%}
-    {%- set mode = arc_eval_rollup_mode() -%}
+    {%- set mode = arc_eval_rollup_mode(explain=true) -%}
     {%- set kind = arc_eval_relation_kind(this) -%}
     {%- set rebuild = arc_eval_rollup_rebuild()
         or (kind is not none and arc_eval_rollup_columns_changed(this, sql)) -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
-    {%- set started = modules.datetime.datetime.now() -%}
 
     {%- if mode == 'continuous_aggregate' -%}
         {%- set target_relation = this.incorporate(type='view') -%}
@@ -195,6 +198,7 @@
         {%- endif -%}
         {{ run_hooks(post_hooks, inside_transaction=True) }}
         {{ adapter.commit() }}
+        {%- set started = modules.datetime.datetime.now() -%}
         {% do arc_eval_run_outside_transaction(
             "call refresh_continuous_aggregate('" ~ this ~ "', null, null)") %}
         {% do arc_eval_rollup_log(this, "continuous aggregate refreshed", started) %}
@@ -205,6 +209,7 @@
             {%- set start = arc_eval_rollup_start(this, time_column, width) -%}
             {%- set delta_sql = sql if start is none else sql | replace(arc_eval_rollup_start_marker(), start) -%}
             {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='quoted') | join(', ') -%}
+            {%- set started = modules.datetime.datetime.now() -%}
             {% call statement('main') -%}
                 delete from {{ this }}
                 {% if start is not none %}where {{ adapter.quote(time_column) }} >= {{ start }}{% endif %};
@@ -215,6 +220,7 @@
             {%- endcall %}
             {%- set action = "updated from " ~ (start or "the beginning") -%}
         {%- else -%}
+            {%- set started = modules.datetime.datetime.now() -%}
             {%- if kind is not none -%}
                 {% call statement('drop_existing') %}{{ arc_eval_drop_any(this, kind) }}{% endcall %}
             {%- endif -%}

@@ -13,7 +13,6 @@ import textwrap
 import types
 import uuid
 from datetime import datetime
-from typing import List  # noqa: UP035 - the seed's examples use typing.List
 
 import pytest
 
@@ -145,7 +144,6 @@ async def test_execution_recording():
     })
 
     assert outcome_id is not None
-    return simulation_id, outcome_id
 '''
 
 
@@ -299,13 +297,14 @@ def test_seed_10d_and_10e_examples(warehouse, config) -> None:
     )
     source = SEED_10E_EXAMPLE.replace('"your-connection-string"', repr(warehouse.conninfo))
     namespace = _exec(source, {"ArcEvalDBClient": ArcEvalDBClient})
-    sim_id, outcome_id = asyncio.run(namespace["test_execution_recording"]())
-    assert (
-        scalar(
-            warehouse, f"SELECT simulation_id::text FROM {t('outcomes')} WHERE outcome_id = %s", [outcome_id]
-        )
-        == sim_id
+    asyncio.run(namespace["test_execution_recording"]())
+    stored = query(
+        warehouse,
+        f"SELECT o.reliability_score, s.scenario_set, s.modal_app_id FROM {t('outcomes')} o "
+        f"JOIN {t('simulations')} s USING (simulation_id) WHERE o.scenario_id = 'test_scenario_1'",
     )
+    assert len(stored) == 1 and stored[0]["scenario_set"] == ["test_scenario_1", "test_scenario_2"]
+    assert stored[0]["modal_app_id"] == "test-app" and stored[0]["reliability_score"] == pytest.approx(0.9)
 
 
 def test_configuration_manager_and_active_configurations(warehouse, config) -> None:
@@ -492,7 +491,3 @@ def test_health_checks_write_nothing_and_report_what_is_unavailable(warehouse) -
     if not caps.has_compression:
         assert health["compression_ratio"] is None and health["storage_efficiency"] == "unknown"
         assert health["unavailable"]["compression"]
-
-
-def _unused_list_annotation() -> List[int]:  # noqa: UP006 - typing.List stays importable for the examples
-    return []

@@ -266,6 +266,8 @@ def test_simulation_lifecycle(db, version, warehouse) -> None:
     assert done["execution_time_ms"] == 120_000
     with pytest.raises(IllegalTransitionError, match="completed -> failed"):
         db.finish_simulation(sim, "failed")
+    assert db.finish_simulation(sim)["completed_at"] == done["completed_at"]  # a repeat changes nothing
+    db.set_scenario_status(sim, a, "completed")  # a repeat changes nothing either
     with pytest.raises(IllegalTransitionError):
         db.set_scenario_status(sim, b, "running")
 
