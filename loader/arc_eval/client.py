@@ -335,7 +335,8 @@ class ArcEval(ClientBase):
 
         Validates (YAML parsed safely, ``model`` present, ``temperature`` in [0, 2], at most 1 MB), hashes
         the canonical JSON (SHA-256) and returns the existing version (``created=False``) when this
-        configuration already has that content. Otherwise assigns the next ``version_number`` under a
+        configuration already has that content; if that version is not the current one (a revert), it
+        becomes current again, with a diff. Otherwise assigns the next ``version_number`` under a
         row lock, moves ``latest_version_id`` and writes a ``config_diffs`` row against the previous
         latest version, in one transaction: committed on return, or part of ``connection``'s open
         transaction when given.

@@ -740,6 +740,18 @@ class ExecutionEventHandler(_Compat):
 class DatabaseHealthChecker(_Compat):
     """The seed's health checks (section 9C), safe to run against production tables."""
 
+    async def _require(self, table: str) -> None:
+        qualified = self.db.sql.t(table)
+
+        def flow():
+            row = yield core.FetchOne("SELECT to_regclass(%s) IS NOT NULL AS present", [qualified])
+            return row["present"]
+
+        if not await self.db.run(flow):
+            raise NotFoundError(
+                f"table {qualified} does not exist in this database: run `arc-eval init` first"
+            )
+
     async def check_write_performance(self, rows: int = 100) -> dict:
         """Time a COPY of ``rows`` outcome rows into a TEMP copy of ``outcomes`` (same columns and
         defaults, no foreign keys), then roll back: nothing is written to real tables.
@@ -784,7 +796,7 @@ class DatabaseHealthChecker(_Compat):
             timing["rows"] = written["n"]
             raise _Rollback
 
-        await self.db.open()
+        await self._require("outcomes")
         with contextlib.suppress(_Rollback):
             await self.db.run(flow)
         seconds = max(timing.get("seconds", 0.0), 1e-9)
@@ -814,6 +826,7 @@ class DatabaseHealthChecker(_Compat):
         """
         if table not in ("outcomes", "failure_patterns", "tool_usage"):
             raise ValidationError("table", "must be one of outcomes, failure_patterns, tool_usage")
+        await self._require(table)
         caps = await self.capabilities()
         sql = self.db.sql
         qualified = sql.t(table)

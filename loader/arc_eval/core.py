@@ -931,14 +931,21 @@ def create_config_version_flow(
     approved_by: uuid.UUID | None,
     modal_deployment_id: str | None,
 ) -> Flow:
-    """Make the next version of a configuration, atomically with its diff and ``latest_version_id``.
+    """Make ``prepared`` the configuration's current version, atomically with its diff.
 
     The configuration row is locked ``FOR UPDATE`` first, so concurrent writers get consecutive
     numbers with no gaps and no duplicates. Identical content (same canonical-JSON SHA-256) already
-    stored for this configuration returns that version with ``created=False``.
+    stored for this configuration is not stored again: that version is returned with
+    ``created=False`` and, when it is not the current one (a revert), it becomes current, with a diff
+    from the version it replaces. Whenever ``latest_version_id`` moves, a ``config_diffs`` row records it.
     """
     cfg = yield from _lock_configuration(sql, config)
     yield from set_user(user_id or cfg["user_id"])
+    diff_options = {
+        "llm_generated": llm_generated,
+        "approval_status": approval_status,
+        "approved_by": approved_by,
+    }
     existing = yield FetchOne(
         f"SELECT version_id, version_number FROM {sql.t('config_versions')} "
         "WHERE config_id = %s AND config_hash = %s AND NOT coalesce(is_deleted, false) "
@@ -946,6 +953,10 @@ def create_config_version_flow(
         [cfg["config_id"], prepared.config_hash],
     )
     if existing is not None:
+        if existing["version_id"] != cfg["latest_version_id"]:
+            yield from _make_current(
+                sql, cfg, existing["version_id"], existing["version_number"], prepared, **diff_options
+            )
         return ConfigVersion(
             existing["version_id"], cfg["config_id"], existing["version_number"], prepared.config_hash, False
         )
@@ -954,13 +965,6 @@ def create_config_version_flow(
         [cfg["config_id"]],
     )
     number = int(top["n"])
-    previous = None
-    if cfg["latest_version_id"] is not None:
-        previous = yield FetchOne(
-            f"SELECT version_id, version_number, raw_yaml, parsed_config FROM {sql.t('config_versions')} "
-            "WHERE version_id = %s",
-            [cfg["latest_version_id"]],
-        )
     version_id = uuid7()
     yield Execute(
         f"INSERT INTO {sql.t('config_versions')} (version_id, config_id, version_number, raw_yaml, parsed_config, "
@@ -978,36 +982,56 @@ def create_config_version_flow(
             modal_deployment_id,
         ],
     )
+    yield from _make_current(sql, cfg, version_id, number, prepared, **diff_options)
+    return ConfigVersion(version_id, cfg["config_id"], number, prepared.config_hash, True)
+
+
+def _make_current(
+    sql: Sql,
+    cfg: Mapping[str, Any],
+    version_id: uuid.UUID,
+    number: int,
+    prepared: PreparedConfig,
+    *,
+    llm_generated: bool,
+    approval_status: str,
+    approved_by: uuid.UUID | None,
+) -> Flow:
+    """Point ``latest_version_id`` at ``version_id`` and record the diff from the version it replaces."""
+    previous = None
+    if cfg["latest_version_id"] is not None:
+        previous = yield FetchOne(
+            f"SELECT version_id, version_number, raw_yaml, parsed_config FROM {sql.t('config_versions')} "
+            "WHERE version_id = %s",
+            [cfg["latest_version_id"]],
+        )
     yield Execute(
         f"UPDATE {sql.t('configurations')} SET latest_version_id = %s, updated_at = greatest(now(), created_at) "
         "WHERE config_id = %s",
         [version_id, cfg["config_id"]],
     )
-    if previous is not None:
-        diff = unified_yaml_diff(
-            previous["raw_yaml"],
-            prepared.raw_yaml,
-            f"version {previous['version_number']}",
-            f"version {number}",
-        )
-        summary = change_summary(previous["parsed_config"] or {}, prepared.parsed)
-        yield Execute(
-            f"INSERT INTO {sql.t('config_diffs')} (diff_id, config_id, version_before, version_after, diff_yaml, "
-            "change_summary, llm_generated, approval_status, approved_by) "
-            "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)",
-            [
-                uuid7(),
-                cfg["config_id"],
-                previous["version_id"],
-                version_id,
-                diff,
-                dump_json("change_summary", summary),
-                llm_generated,
-                approval_status,
-                approved_by,
-            ],
-        )
-    return ConfigVersion(version_id, cfg["config_id"], number, prepared.config_hash, True)
+    if previous is None:
+        return
+    diff = unified_yaml_diff(
+        previous["raw_yaml"], prepared.raw_yaml, f"version {previous['version_number']}", f"version {number}"
+    )
+    summary = change_summary(previous["parsed_config"] or {}, prepared.parsed)
+    yield Execute(
+        f"INSERT INTO {sql.t('config_diffs')} (diff_id, config_id, version_before, version_after, diff_yaml, "
+        "change_summary, llm_generated, approval_status, approved_by) "
+        "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)",
+        [
+            uuid7(),
+            cfg["config_id"],
+            previous["version_id"],
+            version_id,
+            diff,
+            dump_json("change_summary", summary),
+            llm_generated,
+            approval_status,
+            approved_by,
+        ],
+    )
 
 
 ACTIVE_CONFIG_SELECT = (

@@ -92,6 +92,25 @@ def test_diff_row_has_unified_yaml_diff_and_change_summary(db, warehouse) -> Non
     assert scalar(warehouse, f"SELECT count(*) FROM {t('config_diffs')} WHERE config_id = %s", [cid]) == 1
 
 
+def test_submitting_an_earlier_version_again_makes_it_current_without_a_copy(db, warehouse) -> None:
+    cid = db.create_configuration(unique_name(), uuid.uuid4())
+    v1 = db.create_config_version(cid, YAML_V1)
+    v2 = db.create_config_version(cid, YAML_V1.replace("temperature: 0.2", "temperature: 0.9"))
+    back = db.create_config_version(cid, YAML_V1, "llm_recommendation", llm_generated=True)
+    assert (back.version_id, back.version_number, back.created) == (v1.version_id, 1, False)
+    latest = f"SELECT latest_version_id FROM {t('configurations')} WHERE config_id = %s"
+    assert scalar(warehouse, latest, [cid]) == v1.version_id
+    assert scalar(warehouse, f"SELECT count(*) FROM {t('config_versions')} WHERE config_id = %s", [cid]) == 2
+    revert = query(
+        warehouse,
+        f"SELECT version_before, version_after, llm_generated, change_summary FROM {t('config_diffs')} "
+        "WHERE config_id = %s AND version_before = %s",
+        [cid, v2.version_id],
+    )
+    assert len(revert) == 1 and revert[0]["version_after"] == v1.version_id and revert[0]["llm_generated"]
+    assert revert[0]["change_summary"]["changed"] == {"temperature": {"old": 0.9, "new": 0.2}}
+
+
 def test_change_summary_dotted_paths() -> None:
     before = {"a": 1, "b": {"c": 2, "d": {"e": 3}}, "gone": [1]}
     after = {"a": 1, "b": {"c": 5, "d": {"e": 3, "f": 4}}, "new": None}

@@ -11,8 +11,8 @@ records the reviewer.
   version, creates the next version through the loader (``generated_by='llm_recommendation'``, diff
   ``llm_generated``/``approved``/``approved_by``), and marks the recommendation applied (approving it
   if it was pending; a rejected one is refused). If the patched content equals an existing version of
-  the configuration (a revert), the loader returns that version; it becomes the configuration's current
-  version again, with an approved diff from the version it replaces.
+  the configuration (a revert), the loader makes that version current again, with an approved diff from
+  the version it replaces; no duplicate version is stored.
 - ``feedback`` stores a score from 1 to 5.
 """
 
@@ -269,17 +269,14 @@ def apply(conn: psycopg.Connection, rec_id: uuid.UUID, user_id: uuid.UUID) -> Ap
         except PatchError as exc:
             raise ReviewError(f"the patch no longer applies: {exc}") from None
         version = loader_api.create_version(conn, rec["config_id"], render_config(patched), user_id=user_id)
-        if version.version_id != current["version_id"]:
-            if version.created:
-                conn.execute(
-                    sql.SQL(
-                        "update {} set impact_prediction = %s where version_before = %s and version_after = %s"
-                        " and impact_prediction is null"
-                    ).format(_t("config_diffs")),
-                    (Jsonb(rec["impact_estimate"]), current["version_id"], version.version_id),
-                )
-            else:
-                _reactivate(conn, rec, current, version.version_id, patched, user_id)
+        if version.version_id != current["version_id"]:  # the loader recorded the diff; add the estimate
+            conn.execute(
+                sql.SQL(
+                    "update {} set impact_prediction = %s where version_before = %s and version_after = %s"
+                    " and impact_prediction is null"
+                ).format(_t("config_diffs")),
+                (Jsonb(rec["impact_estimate"]), current["version_id"], version.version_id),
+            )
         conn.execute(
             sql.SQL(
                 "update {} set applied = true, applied_at = %s, applied_by = %s, applied_version_id = %s,"
@@ -293,40 +290,3 @@ def apply(conn: psycopg.Connection, rec_id: uuid.UUID, user_id: uuid.UUID) -> Ap
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-def _reactivate(
-    conn: psycopg.Connection,
-    rec: dict[str, Any],
-    current: dict[str, Any],
-    version_id: uuid.UUID,
-    patched: dict[str, Any],
-    user_id: uuid.UUID,
-) -> None:
-    """Make an existing identical version current again, with an approved diff from the replaced one."""
-    from ..core import change_summary
-
-    conn.execute(
-        sql.SQL(
-            "update {} set latest_version_id = %s, updated_at = greatest(now(), created_at) where config_id = %s"
-        ).format(_t("configurations")),
-        (version_id, rec["config_id"]),
-    )
-    before = render_config(current["config"])
-    conn.execute(
-        sql.SQL(
-            "insert into {} (diff_id, config_id, version_before, version_after, diff_yaml, change_summary,"
-            " impact_prediction, llm_generated, approval_status, approved_by)"
-            " values (%s, %s, %s, %s, %s, %s, %s, true, 'approved', %s)"
-        ).format(_t("config_diffs")),
-        (
-            uuid.uuid4(),
-            rec["config_id"],
-            current["version_id"],
-            version_id,
-            unified_diff(before, render_config(patched), before_name="current", after_name="reverted"),
-            Jsonb(change_summary(current["config"], patched)),
-            Jsonb(rec["impact_estimate"]),
-            user_id,
-        ),
-    )
