@@ -33,6 +33,7 @@
         ("idx_failure_patterns_cluster_time", "(pattern_cluster_id, execution_time DESC) WHERE pattern_cluster_id IS NOT NULL"),
         ("idx_failure_patterns_outcome", "(outcome_id, execution_time)"),
         ("idx_failure_patterns_category_time", "(failure_category, execution_time DESC)"),
+        ("idx_failure_patterns_error_embedding_cosine", "USING hnsw (error_embedding vector_cosine_ops) WHERE error_embedding IS NOT NULL"),
     ],
     "time_column": "execution_time",
     "chunk_interval": "7 days",

@@ -258,7 +258,8 @@ def tool_rule(inputs: Mapping[str, Any], cfg: Mapping[str, Any]) -> Iterator[dic
             f"tool_success_rate:{name}",
             (TOOL_SUCCESS_FLOOR + 0.1 - rate) / 2,
             f"average success rate {rate:.2f} over {int(uses)} runs of the current version",
-            0.55 + (TOOL_SUCCESS_FLOOR - rate) / 2,
+            # A failure cluster naming the tool backs the diagnosis; the confidence grows with the shortfall.
+            (0.6 if cluster else 0.5) + (TOOL_SUCCESS_FLOOR - rate),
         )
 
 
