@@ -96,6 +96,29 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
+# dbt commands that accept --vars.
+VARS_COMMANDS = frozenset(
+    {"run", "build", "seed", "test", "run-operation", "compile", "docs", "show", "source"}
+)
+
+
+def _split_vars(args: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
+    """Take ``--vars`` out of ``args`` (so the project's own vars can be merged in) and parse it."""
+    rest: list[str] = []
+    found: dict[str, Any] = {}
+    items = iter(args)
+    for item in items:
+        if item == "--vars" or item.startswith("--vars="):
+            text = item.split("=", 1)[1] if "=" in item else next(items, "")
+            parsed = yaml.safe_load(text) if text else {}
+            if not isinstance(parsed, dict):
+                raise DbtError(f"--vars must be a YAML/JSON mapping, got {text!r}")
+            found.update(parsed)
+        else:
+            rest.append(item)
+    return rest, found
+
+
 def run(
     args: Sequence[str],
     target: Target,
@@ -111,20 +134,11 @@ def run(
     from dbt.cli.main import dbtRunner
 
     project = project_dir()
+    args, user_vars = _split_vars(args)
     cli_args = [*args, "--project-dir", str(project), "--profiles-dir", str(profiles_dir())]
-    merged_vars = {"raw_schema": raw_schema(), **(dbt_vars or {})}
-    if args and args[0] in {
-        "run",
-        "build",
-        "seed",
-        "test",
-        "run-operation",
-        "compile",
-        "docs",
-        "show",
-        "source",
-    }:
-        cli_args += ["--vars", json.dumps(merged_vars)]
+    if args and args[0] in VARS_COMMANDS:
+        merged = {"raw_schema": raw_schema(), **user_vars, **(dbt_vars or {})}
+        cli_args += ["--vars", json.dumps(merged)]
     if quiet:
         cli_args = ["--quiet", *cli_args]
     env = target.libpq_env()

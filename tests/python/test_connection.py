@@ -114,3 +114,13 @@ def test_embedded_server_up_and_down(tmp_path) -> None:
     assert "stopped" in down.stdout
     again = _cli("db", "down", env=env)
     assert "was not running" in again.stdout
+
+
+def test_user_vars_are_merged_with_the_raw_schema_var() -> None:
+    from arc_eval.dbt import _split_vars
+
+    rest, found = _split_vars(["build", "--vars", '{"rollup_lookback": "3 days"}', "--select", "x"])
+    assert rest == ["build", "--select", "x"]
+    assert found == {"rollup_lookback": "3 days"}
+    rest, found = _split_vars(["run", "--vars=dashboard_window: 7 days"])
+    assert (rest, found) == (["run"], {"dashboard_window": "7 days"})
