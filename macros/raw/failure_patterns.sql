@@ -34,6 +34,7 @@
         ("idx_failure_patterns_outcome", "(outcome_id, execution_time)"),
         ("idx_failure_patterns_category_time", "(failure_category, execution_time DESC)"),
         ("idx_failure_patterns_error_embedding_cosine", "USING hnsw (error_embedding vector_cosine_ops) WHERE error_embedding IS NOT NULL"),
+        ("idx_failure_patterns_created_brin", "USING brin (created_at)"),
     ],
     "time_column": "execution_time",
     "chunk_interval": "7 days",

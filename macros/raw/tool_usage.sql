@@ -29,6 +29,7 @@
     "indexes": [
         ("idx_tool_usage_outcome", "(outcome_id, execution_time)"),
         ("idx_tool_usage_tool_time", "(tool_name, execution_time DESC)"),
+        ("idx_tool_usage_created_brin", "USING brin (created_at)"),
     ],
     "time_column": "execution_time",
     "chunk_interval": "1 day",

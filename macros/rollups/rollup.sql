@@ -4,13 +4,29 @@
   - Where TimescaleDB continuous aggregates are available (community license, the source is a hypertable),
     the model becomes a real-time continuous aggregate (`timescaledb.materialized_only = false`) with the
     refresh policy from the model's `refresh_policy` config, added once. Every run then refreshes what
-    changed (`refresh_continuous_aggregate(..., null, null)` only recomputes invalidated buckets).
-  - Elsewhere (Apache TimescaleDB, plain PostgreSQL) it is a table kept up to date by delete+insert of the
-    buckets from `max(bucket) - var('rollup_lookback')` onwards; the first run (or `rollup_full_refresh`)
-    builds it whole. The model's SQL filters the raw rows with `{{ rollup_where('<time column>') }}`.
+    changed (`refresh_continuous_aggregate(..., null, null)` only recomputes invalidated buckets, late rows
+    included: TimescaleDB logs them as invalidations).
+  - Elsewhere (Apache TimescaleDB, plain PostgreSQL) it is a table kept up to date by delete+insert of
+    (a) the buckets from `max(bucket) - var('rollup_lookback')` onwards and (b) every bucket that holds a
+    source row ingested since the previous run, whatever its time (a late report, a back-fill). The first
+    run, `rollup_full_refresh: true`, --full-refresh, a change of the model's columns, or a missing
+    watermark build it whole. The model's SQL filters the raw rows with `{{ rollup_where('<time column>') }}`.
 
-  Model config: `time_column` (the bucket column), `bucket_width` (e.g. '1 hour'), `grain` (list of
-  columns unique per row), `refresh_policy` (start_offset, end_offset, schedule_interval).
+  Watermark (incremental tables only). Table `<model schema>.arc_eval_rollup_state (rollup_name,
+  source_watermark, refreshed_at)`, one row per rollup, written in the same transaction as the rollup:
+  every source row whose `created_at` (the raw tables' `DEFAULT now()`, i.e. its transaction's start) is
+  before `source_watermark` is in the rollup. A run reads the rows with `created_at >= source_watermark`
+  (BRIN index on created_at) and sets the new watermark to the least of: the run's statement time, the
+  start of every other transaction open in the database at that moment (pg_stat_activity: a transaction
+  that commits after the run can only hold rows created at or after its start), minus
+  `var('rollup_commit_margin')` (default 10 seconds: slack for clock steps and for the instant between a transaction taking its start time and publishing it). Seeing other sessions'
+  transaction starts needs superuser or pg_read_all_stats; without it the watermark is also held back by
+  `var('rollup_unseen_transaction_margin')` (default 1 hour), and longer transactions could be missed.
+  Not covered: rows written with an explicit old `created_at`, and updates or deletes of raw rows older
+  than the lookback (run with `rollup_full_refresh: true` after those).
+
+  Model config: `time_column` (the bucket column), `bucket_width` (a fixed width, e.g. '1 hour'), `grain`
+  (list of columns unique per row), `refresh_policy` (start_offset, end_offset, schedule_interval).
 -#}
 
 {% macro arc_eval_rollup_capabilities() %}
@@ -98,10 +114,7 @@
 
 
 {% macro arc_eval_rollup_start(relation, time_column, width) %}
-    {#- First bucket the next incremental run recomputes, as a SQL literal; none means "everything". -#}
-    {%- if not execute or arc_eval_rollup_rebuild() or arc_eval_relation_kind(relation) != 'table' -%}
-        {{ return(none) }}
-    {%- endif -%}
+    {#- First bucket of the lookback window, as a SQL literal; none when the rollup is empty. -#}
     {%- set query -%}
         select {{ bucket(width, 'max(' ~ adapter.quote(time_column) ~ ") - interval '" ~ var('rollup_lookback', '1 day') ~ "'") }}::text
         from {{ relation }}
@@ -111,19 +124,101 @@
 {% endmacro %}
 
 
-{% macro arc_eval_rollup_start_marker() -%}
-    timestamptz '-infinity' /* arc_eval_rollup_start */
+{% macro arc_eval_rollup_filter_marker(raw_time_column) -%}
+    {{ raw_time_column }} >= timestamptz '-infinity' /* arc_eval_rollup_filter({{ raw_time_column }}) */
 {%- endmacro %}
 
 
 {% macro rollup_where(raw_time_column) -%}
     {#- In a model of the `rollup` materialization: restrict the raw rows to those the run recomputes.
-        Renders nothing for a continuous aggregate; for an incremental table it renders a filter from
-        '-infinity' (valid on its own: a full build), whose bound the materialization replaces with the
-        first bucket to recompute. -#}
+        Renders nothing for a continuous aggregate; for an incremental table it renders a filter that
+        keeps every row (valid on its own: a full build), which the materialization replaces with the
+        time ranges of the buckets to recompute. -#}
     {%- if execute and config.get('materialized') == 'rollup' and arc_eval_rollup_mode() == 'incremental' -%}
-        where {{ raw_time_column }} >= {{ arc_eval_rollup_start_marker() }}
+        where {{ arc_eval_rollup_filter_marker(raw_time_column) }}
     {%- endif -%}
+{%- endmacro %}
+
+
+{% macro arc_eval_rollup_state_relation(relation) %}
+    {{ return(api.Relation.create(database=relation.database, schema=relation.schema,
+                                  identifier='arc_eval_rollup_state', type='table')) }}
+{% endmacro %}
+
+
+{% macro arc_eval_rollup_ensure_state(state) %}
+    {#- Creates the watermark table if missing, in its own committed transaction (an advisory lock keeps
+        parallel rollup nodes from racing on the CREATE). -#}
+    {% call statement('rollup_state_table') -%}
+        select pg_advisory_xact_lock(hashtext('arc_eval_rollup_state'));
+        create table if not exists {{ state }} (
+            rollup_name text primary key,
+            source_watermark timestamptz not null,
+            refreshed_at timestamptz not null
+        )
+    {%- endcall %}
+    {{ adapter.commit() }}
+{% endmacro %}
+
+
+{% macro arc_eval_rollup_horizon() %}
+    {#- The watermark this run may store, as a SQL literal: no transaction still invisible to the
+        statements that follow it can hold a row created before it (see the header). Call it in the run's
+        transaction, before reading the sources. -#}
+    {%- do run_query('select pg_stat_clear_snapshot()') -%}
+    {%- set query -%}
+        select (least(
+            statement_timestamp(),
+            (
+                select min(a.xact_start) from pg_stat_activity as a
+                where a.datname = current_database() and a.pid <> pg_backend_pid()
+            ),
+            case when not pg_has_role('pg_read_all_stats', 'usage') then
+                statement_timestamp() - interval '{{ var('rollup_unseen_transaction_margin', '1 hour') }}'
+            end
+        ) - interval '{{ var('rollup_commit_margin', '10 seconds') }}')::text
+    {%- endset -%}
+    {{ return("timestamptz '" ~ run_query(query).columns[0].values()[0] ~ "'") }}
+{% endmacro %}
+
+
+{% macro arc_eval_rollup_watermark(state, relation) %}
+    {#- The stored watermark of `relation` as a SQL literal, or none. -#}
+    {%- set rows = run_query("select source_watermark::text from " ~ state
+                             ~ " where rollup_name = '" ~ relation.identifier ~ "'").rows -%}
+    {{ return("timestamptz '" ~ rows[0][0] ~ "'" if rows | length > 0 else none) }}
+{% endmacro %}
+
+
+{% macro arc_eval_rollup_late_ranges(raw_time_column, width, watermark, start) %}
+    {#- [from, to) time ranges (SQL literals), bucket-aligned and merged when adjacent, of the buckets
+        before `start` that hold a source row created at or after `watermark`. -#}
+    {%- set step = "(interval '1 second' * extract(epoch from interval '" ~ width ~ "'))" -%}
+    {%- set ranges = [] -%}
+    {%- for node_source in model.sources -%}
+        {%- set query -%}
+            with late as (
+                select distinct {{ bucket(width, raw_time_column) }} as b
+                from {{ source(node_source[0], node_source[1]) }}
+                where created_at >= {{ watermark }} and {{ raw_time_column }} < {{ start }}
+            ),
+            numbered as (
+                select b, b - {{ step }} * row_number() over (order by b) as island from late
+            )
+            select min(b)::text, (max(b) + {{ step }})::text from numbered group by island order by 1
+        {%- endset -%}
+        {%- for row in run_query(query).rows -%}
+            {%- do ranges.append(["timestamptz '" ~ row[0] ~ "'", "timestamptz '" ~ row[1] ~ "'"]) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {{ return(ranges) }}
+{% endmacro %}
+
+
+{% macro arc_eval_rollup_in_ranges(column, start, ranges) -%}
+    {#- `column` falls in [start, infinity) or in one of `ranges`. -#}
+    ({{ column }} >= {{ start }}
+    {%- for range in ranges %} or ({{ column }} >= {{ range[0] }} and {{ column }} < {{ range[1] }}){% endfor -%})
 {%- endmacro %}
 
 
@@ -205,22 +300,39 @@
     {%- else -%}
         {%- set target_relation = this.incorporate(type='table') -%}
         {%- set grain_list = grain | map('string') | join(', ') -%}
-        {%- if kind == 'table' and not rebuild -%}
+        {%- set state = arc_eval_rollup_state_relation(this) -%}
+        {%- set marker = modules.re.search('arc_eval_rollup_filter\\((\\w+)\\)', sql) -%}
+        {%- if marker is none -%}
+            {{ exceptions.raise_compiler_error(this ~ ": a rollup model must filter its source with rollup_where()") }}
+        {%- endif -%}
+        {%- set raw_time_column = marker.group(1) -%}
+        {% do arc_eval_rollup_ensure_state(state) %}
+        {%- set started = modules.datetime.datetime.now() -%}
+        {% do run_query("select pg_advisory_xact_lock(hashtext('arc_eval_rollup " ~ this ~ "'))") %}
+        {%- set horizon = arc_eval_rollup_horizon() -%}
+        {%- set watermark = arc_eval_rollup_watermark(state, this) if kind == 'table' and not rebuild else none -%}
+        {%- if kind == 'table' and not rebuild and watermark is none -%}
+            {{ log("arc_eval: " ~ this ~ " has no watermark in " ~ state ~ "; rebuilding it", info=true) }}
+        {%- endif -%}
+        {%- if watermark is not none -%}
             {%- set start = arc_eval_rollup_start(this, time_column, width) -%}
-            {%- set delta_sql = sql if start is none else sql | replace(arc_eval_rollup_start_marker(), start) -%}
+            {%- set ranges = [] if start is none
+                else arc_eval_rollup_late_ranges(raw_time_column, width, watermark, start) -%}
+            {%- set raw_filter = 'true' if start is none
+                else arc_eval_rollup_in_ranges(raw_time_column, start, ranges) -%}
+            {%- set delta_sql = sql | replace(arc_eval_rollup_filter_marker(raw_time_column), raw_filter) -%}
             {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='quoted') | join(', ') -%}
-            {%- set started = modules.datetime.datetime.now() -%}
             {% call statement('main') -%}
                 delete from {{ this }}
-                {% if start is not none %}where {{ adapter.quote(time_column) }} >= {{ start }}{% endif %};
+                {% if start is not none %}where {{ arc_eval_rollup_in_ranges(adapter.quote(time_column), start, ranges) }}{% endif %};
                 insert into {{ this }} ({{ columns }})
                 select {{ columns }} from (
                     {{ delta_sql }}
                 ) as rollup_delta
             {%- endcall %}
-            {%- set action = "updated from " ~ (start or "the beginning") -%}
+            {%- set action = "updated from " ~ (start or "the beginning") ~ " and " ~ ranges | length
+                ~ " late range(s)" -%}
         {%- else -%}
-            {%- set started = modules.datetime.datetime.now() -%}
             {%- if kind is not none -%}
                 {% call statement('drop_existing') %}{{ arc_eval_drop_any(this, kind) }}{% endcall %}
             {%- endif -%}
@@ -233,6 +345,12 @@
             {%- endcall %}
             {%- set action = "built in full" -%}
         {%- endif -%}
+        {% call statement('rollup_watermark') -%}
+            insert into {{ state }} (rollup_name, source_watermark, refreshed_at)
+            values ('{{ this.identifier }}', {{ horizon }}, now())
+            on conflict (rollup_name) do update
+            set source_watermark = excluded.source_watermark, refreshed_at = excluded.refreshed_at
+        {%- endcall %}
         {{ run_hooks(post_hooks, inside_transaction=True) }}
         {{ adapter.commit() }}
         {% do arc_eval_rollup_log(this, action, started) %}
