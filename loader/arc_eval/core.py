@@ -1270,7 +1270,9 @@ def finish_simulation_flow(
 ) -> Flow:
     """Close a pending or running simulation with its totals. Returns the updated row as a dict.
 
-    ``completed_scenarios`` counts scenarios whose status is ``completed``; ``overall_score`` is the
+    ``completed_scenarios`` counts scenarios whose status is ``completed``, or still pending/running but
+    with an outcome (a sandbox may record outcomes without reporting per-scenario status; an explicit
+    ``failed``/``skipped`` wins); ``overall_score`` is the
     mean reliability of the simulation's outcomes unless given; ``total_cost_usd`` the sum of their
     costs; ``execution_time_ms`` the time from ``started_at`` to ``completed_at`` (or now). The seed's
     rule keeps ``completed_at`` NULL unless the status is ``completed``.
@@ -1293,8 +1295,9 @@ def finish_simulation_flow(
     updated = yield FetchOne(
         f"WITH agg AS (SELECT avg(reliability_score)::float8 AS score, coalesce(sum(cost_usd), 0)::float8 AS cost "
         f"             FROM {o} WHERE simulation_id = %(id)s), "
-        f"     sc AS (SELECT count(*) FILTER (WHERE status = 'completed')::int AS done FROM {ss} "
-        "            WHERE simulation_id = %(id)s) "
+        f"     sc AS (SELECT count(*)::int AS done FROM {ss} j WHERE j.simulation_id = %(id)s "
+        "            AND (j.status = 'completed' OR (j.status IN ('pending', 'running') AND EXISTS (SELECT 1 FROM "
+        f"{o} x WHERE x.simulation_id = j.simulation_id AND x.scenario_id = j.scenario_id)))) "
         f"UPDATE {s} SET status = %(status)s, "
         "  completed_at = CASE WHEN %(status)s = 'completed' THEN coalesce(%(at)s::timestamptz, now()) END, "
         "  completed_scenarios = least((SELECT done FROM sc), total_scenarios), "

@@ -13,17 +13,19 @@
     watermark build it whole. The model's SQL filters the raw rows with `{{ rollup_where('<time column>') }}`.
 
   Watermark (incremental tables only). Table `<model schema>.arc_eval_rollup_state (rollup_name,
-  source_watermark, refreshed_at)`, one row per rollup, written in the same transaction as the rollup:
-  every source row whose `created_at` (the raw tables' `DEFAULT now()`, i.e. its transaction's start) is
-  before `source_watermark` is in the rollup. A run reads the rows with `created_at >= source_watermark`
-  (BRIN index on created_at) and sets the new watermark to the least of: the run's statement time, the
-  start of every other transaction open in the database at that moment (pg_stat_activity: a transaction
-  that commits after the run can only hold rows created at or after its start), minus
-  `var('rollup_commit_margin')` (default 10 seconds: slack for clock steps and for the instant between a transaction taking its start time and publishing it). Seeing other sessions'
-  transaction starts needs superuser or pg_read_all_stats; without it the watermark is also held back by
-  `var('rollup_unseen_transaction_margin')` (default 1 hour), and longer transactions could be missed.
-  Not covered: rows written with an explicit old `created_at`, and updates or deletes of raw rows older
-  than the lookback (run with `rollup_full_refresh: true` after those).
+  source_watermark, refreshed_at)`, one row per rollup, written in the same transaction as the rollup.
+  Guarantee: every source row whose `created_at` (the raw tables' `DEFAULT now()`, i.e. the start of the
+  transaction that wrote it) is before `source_watermark` is in the rollup. A run recomputes the buckets
+  of the rows with `created_at >= source_watermark` (found through a BRIN index on created_at) and stores
+  as the new watermark the least of the run's statement time and the start of every other transaction
+  open in the database at that moment (pg_stat_activity: a transaction that commits after the run can
+  only hold rows created at or after its start), minus `var('rollup_commit_margin')` (default 10 seconds:
+  slack for clock steps and for the instant between a transaction taking its start time and publishing
+  it). Seeing other sessions' transaction starts needs superuser or pg_read_all_stats; without it the
+  watermark is also held back by `var('rollup_unseen_transaction_margin')` (default 1 hour), and
+  transactions open longer than that could be missed.
+  Not covered: rows written with an explicit old `created_at`, prepared (two-phase) transactions, and
+  updates or deletes of raw rows older than the lookback (run with `rollup_full_refresh: true` after those).
 
   Model config: `time_column` (the bucket column), `bucket_width` (a fixed width, e.g. '1 hour'), `grain`
   (list of columns unique per row), `refresh_policy` (start_offset, end_offset, schedule_interval).
