@@ -115,17 +115,6 @@
 {% endmacro %}
 
 
-{% macro arc_eval_rollup_start(relation, time_column, width) %}
-    {#- First bucket of the lookback window, as a SQL literal; none when the rollup is empty. -#}
-    {%- set query -%}
-        select {{ bucket(width, 'max(' ~ adapter.quote(time_column) ~ ") - interval '" ~ var('rollup_lookback', '1 day') ~ "'") }}::text
-        from {{ relation }}
-    {%- endset -%}
-    {%- set value = run_query(query).columns[0].values()[0] -%}
-    {{ return(none if value is none else "timestamptz '" ~ value ~ "'") }}
-{% endmacro %}
-
-
 {% macro arc_eval_rollup_filter_marker(raw_time_column) -%}
     {{ raw_time_column }} >= timestamptz '-infinity' /* arc_eval_rollup_filter({{ raw_time_column }}) */
 {%- endmacro %}
@@ -163,33 +152,52 @@
 {% endmacro %}
 
 
-{% macro arc_eval_rollup_horizon() %}
-    {#- The watermark this run may store, as a SQL literal: no transaction still invisible to the
-        statements that follow it can hold a row created before it (see the header). Call it in the run's
-        transaction, before reading the sources. -#}
-    {%- do run_query('select pg_stat_clear_snapshot()') -%}
+{% macro arc_eval_rollup_position(state, relation, time_column, width, incremental) %}
+    {#- One query, in the run's transaction before it reads the sources (and before anything else in that
+        transaction reads pg_stat_activity, whose contents are fixed at first use): {'horizon': the
+        watermark this run may store (see the header), 'watermark': the stored one, 'start': the first
+        bucket of the lookback window}, as SQL literals; watermark and start are none unless
+        `incremental`, start is none when the rollup is empty. -#}
     {%- set query -%}
-        select (least(
-            statement_timestamp(),
+        select
+            (least(
+                statement_timestamp(),
+                (
+                    select min(a.xact_start) from pg_stat_activity as a
+                    where a.datname = current_database() and a.pid <> pg_backend_pid()
+                ),
+                case when not pg_has_role('pg_read_all_stats', 'usage') then
+                    statement_timestamp() - interval '{{ var('rollup_unseen_transaction_margin', '1 hour') }}'
+                end
+            ) - interval '{{ var('rollup_commit_margin', '10 seconds') }}')::text
+            {%- if incremental %},
+            (select source_watermark from {{ state }} where rollup_name = '{{ relation.identifier }}')::text,
             (
-                select min(a.xact_start) from pg_stat_activity as a
-                where a.datname = current_database() and a.pid <> pg_backend_pid()
-            ),
-            case when not pg_has_role('pg_read_all_stats', 'usage') then
-                statement_timestamp() - interval '{{ var('rollup_unseen_transaction_margin', '1 hour') }}'
-            end
-        ) - interval '{{ var('rollup_commit_margin', '10 seconds') }}')::text
+                select {{ bucket(width, 'max(' ~ adapter.quote(time_column) ~ ") - interval '"
+                                         ~ var('rollup_lookback', '1 day') ~ "'") }}
+                from {{ relation }}
+            )::text
+            {%- endif %}
     {%- endset -%}
-    {{ return("timestamptz '" ~ run_query(query).columns[0].values()[0] ~ "'") }}
+    {%- set row = run_query(query).rows[0] -%}
+    {%- set literals = [] -%}
+    {%- for value in row -%}
+        {%- do literals.append(none if value is none else "timestamptz '" ~ value ~ "'") -%}
+    {%- endfor -%}
+    {{ return({
+        'horizon': literals[0],
+        'watermark': literals[1] if incremental else none,
+        'start': literals[2] if incremental else none,
+    }) }}
 {% endmacro %}
 
 
-{% macro arc_eval_rollup_watermark(state, relation) %}
-    {#- The stored watermark of `relation` as a SQL literal, or none. -#}
-    {%- set rows = run_query("select source_watermark::text from " ~ state
-                             ~ " where rollup_name = '" ~ relation.identifier ~ "'").rows -%}
-    {{ return("timestamptz '" ~ rows[0][0] ~ "'" if rows | length > 0 else none) }}
-{% endmacro %}
+{% macro arc_eval_rollup_store_watermark(state, relation, horizon) -%}
+    insert into {{ state }} (rollup_name, source_watermark, refreshed_at)
+    values ('{{ relation.identifier }}', {{ horizon }}, now())
+    on conflict (rollup_name) do update
+    set source_watermark = excluded.source_watermark, refreshed_at = excluded.refreshed_at
+{%- endmacro %}
 
 
 {% macro arc_eval_rollup_late_ranges(raw_time_column, width, watermark, start) %}
@@ -252,7 +260,8 @@
 
 {% macro arc_eval_rollup_log(relation, action, started) %}
     {#- One log line per rollup run: what was done and how long the statements that did it took (wall
-        time from `started`, through the commit; the probes and catalog lookups before are not counted). -#}
+        time from `started`, through the commit: for an incremental table this includes its lock, watermark
+        and late-bucket queries; the probes and catalog lookups before are not counted). -#}
     {%- set seconds = (modules.datetime.datetime.now() - started).total_seconds() -%}
     {{ log("arc_eval: rollup " ~ relation ~ " " ~ action ~ " in " ~ "%.3f" | format(seconds) ~ "s", info=true) }}
 {% endmacro %}
@@ -309,28 +318,31 @@
         {%- endif -%}
         {%- set raw_time_column = marker.group(1) -%}
         {% do arc_eval_rollup_ensure_state(state) %}
+        {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='quoted') | join(', ')
+            if kind == 'table' and not rebuild else none -%}
         {%- set started = modules.datetime.datetime.now() -%}
         {% do run_query("select pg_advisory_xact_lock(hashtext('arc_eval_rollup " ~ this ~ "'))") %}
-        {%- set horizon = arc_eval_rollup_horizon() -%}
-        {%- set watermark = arc_eval_rollup_watermark(state, this) if kind == 'table' and not rebuild else none -%}
+        {%- set position = arc_eval_rollup_position(state, this, time_column, width, kind == 'table' and not rebuild) -%}
+        {%- set horizon = position.horizon -%}
+        {%- set watermark = position.watermark -%}
         {%- if kind == 'table' and not rebuild and watermark is none -%}
             {{ log("arc_eval: " ~ this ~ " has no watermark in " ~ state ~ "; rebuilding it", info=true) }}
         {%- endif -%}
         {%- if watermark is not none -%}
-            {%- set start = arc_eval_rollup_start(this, time_column, width) -%}
+            {%- set start = position.start -%}
             {%- set ranges = [] if start is none
                 else arc_eval_rollup_late_ranges(raw_time_column, width, watermark, start) -%}
             {%- set raw_filter = 'true' if start is none
                 else arc_eval_rollup_in_ranges(raw_time_column, start, ranges) -%}
             {%- set delta_sql = sql | replace(arc_eval_rollup_filter_marker(raw_time_column), raw_filter) -%}
-            {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='quoted') | join(', ') -%}
             {% call statement('main') -%}
                 delete from {{ this }}
                 {% if start is not none %}where {{ arc_eval_rollup_in_ranges(adapter.quote(time_column), start, ranges) }}{% endif %};
                 insert into {{ this }} ({{ columns }})
                 select {{ columns }} from (
                     {{ delta_sql }}
-                ) as rollup_delta
+                ) as rollup_delta;
+                {{ arc_eval_rollup_store_watermark(state, this, horizon) }}
             {%- endcall %}
             {%- set action = "updated from " ~ (start or "the beginning") ~ " and " ~ ranges | length
                 ~ " late range(s)" -%}
@@ -343,16 +355,11 @@
                     {{ sql }}
                 );
                 create unique index on {{ this }} ({{ grain_list }});
-                analyze {{ this }}
+                analyze {{ this }};
+                {{ arc_eval_rollup_store_watermark(state, this, horizon) }}
             {%- endcall %}
             {%- set action = "built in full" -%}
         {%- endif -%}
-        {% call statement('rollup_watermark') -%}
-            insert into {{ state }} (rollup_name, source_watermark, refreshed_at)
-            values ('{{ this.identifier }}', {{ horizon }}, now())
-            on conflict (rollup_name) do update
-            set source_watermark = excluded.source_watermark, refreshed_at = excluded.refreshed_at
-        {%- endcall %}
         {{ run_hooks(post_hooks, inside_transaction=True) }}
         {{ adapter.commit() }}
         {% do arc_eval_rollup_log(this, action, started) %}

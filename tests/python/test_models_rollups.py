@@ -138,6 +138,7 @@ def _assert_rollups_match_raw_and_rebuild(target: Target) -> None:
         seed = _raw_aggregates(conn)
     for name in ROLLUPS:
         assert_same_rows(updated[name], seed[name], rel=1e-5, label=f"{name}: update vs raw aggregate")
+    dbt.run(["test", "--select", *(f"rollup_{name}_reconciles" for name in ROLLUPS)], target, quiet=True)
     dbt.run(["run", *SELECT_ROLLUPS], target, quiet=True, dbt_vars={"rollup_full_refresh": True})
     with psycopg.connect(target.conninfo) as conn:
         rebuilt = _snapshot(conn)
