@@ -382,9 +382,7 @@ def run_demo(
         note["result"] = ", ".join(f"{v} {k}" for k, v in written.items())
     with progress.stage("dbt build") as note:
         finished = progress.dbt_nodes()
-        # The simulator back-fills WINDOW_DAYS of history, so incremental rollups recompute that window.
-        lookback = {"rollup_lookback": f"{simulator.WINDOW_DAYS + 1} days"}
-        dbt.run(["build"], target, quiet=True, callbacks=[finished], dbt_vars=lookback)
+        dbt.run(["build"], target, quiet=True, callbacks=[finished])
         note["result"] = f"{finished.count} models, seeds and tests done"
     with progress.stage("recommend") as note:
         made, detail = run_recommender(target, provider=provider)
