@@ -707,19 +707,19 @@ class WriteResult:
 def _write_rows(sql: Sql, spec: TableSpec, rows: Sequence[tuple], mode: str) -> Flow:
     """Write rows, returning how many were new. Raises the database's error for a bad row.
 
+    Runs inside the caller's ``SAVEPOINT arc_eval_batch`` (see :func:`_write_or_split`).
+
     mode ``auto``: COPY straight into the table; if a row already exists (a retried batch), fall back
     to COPY into a temp staging table then ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``.
     mode ``staged``: always the staging path.
     """
     if mode == "auto":
-        yield Execute("SAVEPOINT arc_eval_direct")
         try:
             yield CopyIn(sql.copy_direct(spec), rows)
         except psycopg.errors.UniqueViolation:
-            yield Execute("ROLLBACK TO SAVEPOINT arc_eval_direct")
-            yield Execute("RELEASE SAVEPOINT arc_eval_direct")
+            # The caller's savepoint is still established after a rollback to it.
+            yield Execute("ROLLBACK TO SAVEPOINT arc_eval_batch")
         else:
-            yield Execute("RELEASE SAVEPOINT arc_eval_direct")
             return len(rows)
     yield Execute(sql.create_stage(spec))
     yield Execute(f"TRUNCATE {sql.stage_name(spec)}")
@@ -803,23 +803,36 @@ def cluster_failures_flow(sql: Sql, rows: list[tuple], threshold: float) -> Flow
         _failure_index("cluster_confidence"),
     )
     yield FetchOne("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"arc_eval.failure_clusters.{sql.schema}"])
+    # One round trip for the whole batch: the nearest stored failure of every row that needs a cluster.
+    pending = [
+        (position, row[i_emb])
+        for position, row in enumerate(rows)
+        if row[i_cluster] is None and row[i_emb] is not None
+    ]
+    stored: dict[int, tuple[uuid.UUID, float]] = {}
+    if pending:
+        found = yield FetchAll(
+            "SELECT q.position, n.pattern_cluster_id, 1 - (n.error_embedding <=> q.embedding::vector) AS similarity "
+            "FROM unnest(%s::int[], %s::text[]) AS q (position, embedding) "
+            "CROSS JOIN LATERAL ("
+            f"  SELECT pattern_cluster_id, error_embedding FROM {sql.t('failure_patterns')} "
+            "   WHERE error_embedding IS NOT NULL AND pattern_cluster_id IS NOT NULL "
+            "   ORDER BY error_embedding <=> q.embedding::vector LIMIT 1) AS n",
+            [[position for position, _ in pending], [literal for _, literal in pending]],
+        )
+        stored = {
+            r["position"]: (r["pattern_cluster_id"], float(r["similarity"]))
+            for r in found
+            if r["similarity"] is not None
+        }
     seen: list[tuple[list[float], uuid.UUID]] = []
     out = []
-    for row in rows:
+    for position, row in enumerate(rows):
         row = list(row)
         literal = row[i_emb]
         if row[i_cluster] is None and literal is not None:
             vector = [float(x) for x in literal[1:-1].split(",")]
-            best_cluster, best_similarity = None, -1.0
-            nearest = yield FetchOne(
-                f"SELECT pattern_cluster_id, 1 - (error_embedding <=> %s::vector) AS similarity "
-                f"FROM {sql.t('failure_patterns')} "
-                "WHERE error_embedding IS NOT NULL AND pattern_cluster_id IS NOT NULL "
-                "ORDER BY error_embedding <=> %s::vector LIMIT 1",
-                [literal, literal],
-            )
-            if nearest is not None and nearest["similarity"] is not None:
-                best_cluster, best_similarity = nearest["pattern_cluster_id"], float(nearest["similarity"])
+            best_cluster, best_similarity = stored.get(position, (None, -1.0))
             for other, cluster in seen:
                 similarity = cosine_similarity(vector, other)
                 if similarity > best_similarity:
