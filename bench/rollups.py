@@ -1,8 +1,11 @@
 """Benchmark of the rollups: incremental update cost and dashboard speed-up, measured in one run.
 
 Creates a throwaway database on the chosen server (ARC_EVAL_DSN, PG*, TIMESCALEDB_* or embedded),
-writes ``--rows`` outcomes over 30 days (one tool usage row per outcome, a failure for every fifth)
-with INSERT ... SELECT generate_series, builds the rollups, appends 1% more rows and prints:
+writes ``--rows`` outcomes over 30 days up to ``--trials`` hours before the latest 12:00 UTC (one tool
+usage row per outcome, a failure for every fifth) with INSERT ... SELECT generate_series, vacuums it
+(as autovacuum leaves a history: hint bits set, BRIN ranges summarized) and builds the rollups. Each
+trial then appends the next hour of data (1% more rows, up to that 12:00) and updates the rollups.
+It prints:
 
 1. the time of the rollup run after the append against a full rebuild (target: 10% or less);
 2. dashboard aggregates read from the rollups against the same aggregates over the raw tables
@@ -14,6 +17,7 @@ Run: ``python bench/rollups.py [--rows 1000000] [--days 30] [--trials 3] [--repe
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import math
 import re
 import statistics
@@ -125,26 +129,35 @@ def _database_seconds(admin: psycopg.Connection, dbname: str) -> float:
     return float(row[0]) / 1000
 
 
+TIMES = ("statements", "database", "nodes")
 ROLLUP_LOG = re.compile(r"arc_eval: rollup (?P<relation>\S+) (?P<action>.+) in (?P<seconds>[0-9.]+)s$")
 
 
 def run_rollups(server: Target, target: Target, extra_vars: dict | None = None) -> dict[str, float]:
-    """Run the rollup models. Returns the seconds spent in the rollups' own statements (from the
-    materialization's log line), the database time of the whole dbt run (pg_stat_database, including
-    dbt's fixed work: the on-run-start schema check and catalog queries) and dbt's node times."""
+    """Run the rollup models, one at a time (``--threads 1``: with parallel nodes on a small machine,
+    each node's wall time would include the others' work). Returns the seconds spent in the rollups' own
+    statements (from the materialization's log line), the database time of the whole dbt run
+    (pg_stat_database, including dbt's fixed work: the on-run-start schema check and catalog queries),
+    dbt's node times, and what each rollup did."""
     dbname = target.libpq_env()["PGDATABASE"]
     statements: list[float] = []
+    actions: list[str] = []
 
     def collect(event: object) -> None:
         if event.info.name == "JinjaLogInfo":
             match = ROLLUP_LOG.search(event.data.msg)
             if match:
                 statements.append(float(match["seconds"]))
+                actions.append(f"{match['relation'].split('.')[-1]} {match['action']}")
 
     with psycopg.connect(server.conninfo, autocommit=True) as admin:
         before = _database_seconds(admin, dbname)
         result = dbt.run(
-            ["run", "--select", *ROLLUPS], target, quiet=True, dbt_vars=extra_vars or {}, callbacks=[collect]
+            ["run", "--threads", "1", "--select", *ROLLUPS],
+            target,
+            quiet=True,
+            dbt_vars=extra_vars or {},
+            callbacks=[collect],
         )
         after = _database_seconds(admin, dbname)
     if len(statements) != len(ROLLUPS):
@@ -153,6 +166,7 @@ def run_rollups(server: Target, target: Target, extra_vars: dict | None = None) 
         "statements": sum(statements),
         "database": after - before,
         "nodes": sum(r.execution_time for r in result.result.results),
+        "actions": actions,
     }
 
 
@@ -210,22 +224,36 @@ def main(argv: list[str] | None = None) -> int:
             conn.commit()
             began = time.perf_counter()
             step = f"{args.days * 86400 / args.rows} seconds"
-            start = conn.execute(
-                "select now() - make_interval(days => %s, hours => 1)", (args.days,)
+            # The data ends at the latest 12:00 UTC, whatever the time of the run: a daily bucket then
+            # holds half a day of recent rows to recompute (at 00:30 it would hold minutes, plus the whole
+            # of yesterday for rows appended across midnight).
+            end = conn.execute(
+                "select date_bin('1 day', now() - interval '12 hours', timestamptz '2000-01-03 00:00:00+00')"
+                " + interval '12 hours'"
             ).fetchone()[0]
+            start = end - dt.timedelta(days=args.days, hours=args.trials)
             generate(conn, 0, args.rows, start, step)
-            conn.execute("analyze")
-            print(f"generated {args.rows} outcomes in {time.perf_counter() - began:.1f}s", flush=True)
+            print(
+                f"generated {args.rows} outcomes ending {end:%Y-%m-%d %H:%M} UTC in "
+                f"{time.perf_counter() - began:.1f}s",
+                flush=True,
+            )
+        with psycopg.connect(target.conninfo, autocommit=True) as conn:
+            conn.execute("vacuum (analyze)")  # the history as autovacuum leaves it; appended rows stay fresh
         initial = run_rollups(server, target)
         appended = max(1, args.rows // 100)
         updates = []
-        for trial in range(args.trials):  # each trial appends another 1% in the last hour, then updates
+        for trial in range(
+            args.trials
+        ):  # each trial appends the next hour of data (1% of the rows), then updates
             first = args.rows + trial * appended
             with psycopg.connect(target.conninfo) as conn:
-                start = conn.execute("select now() - interval '1 hour'").fetchone()[0]
+                start = end - dt.timedelta(hours=args.trials - trial)
                 generate(conn, first, first + appended, start, f"{3600 / appended} seconds")
             updates.append(run_rollups(server, target))
-        update = {k: statistics.median(u[k] for u in updates) for k in updates[0]}
+            done = updates[-1]
+            print(f"update {trial + 1}: {done['statements']:.3f}s: " + "; ".join(done["actions"]), flush=True)
+        update = {k: statistics.median(u[k] for u in updates) for k in TIMES}
 
         print()
         print(
@@ -244,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'geometric mean speed-up (target >= 20x)':<56}{statistics.geometric_mean(speedups):>9.1f}x")
 
         fulls = [run_rollups(server, target, {"rollup_full_refresh": True}) for _ in range(args.trials)]
-        full = {k: statistics.median(f[k] for f in fulls) for k in fulls[0]}
+        full = {k: statistics.median(f[k] for f in fulls) for k in TIMES}
         print()
         print(f"{'rollup run (seconds)':<40}{'statements':>12}{'database':>10}{'dbt nodes':>11}")
         for label, run in (
@@ -253,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             ("full rebuild*", full),
         ):
             print(f"{label:<40}{run['statements']:>12.3f}{run['database']:>10.3f}{run['nodes']:>11.3f}")
-        ratios = [update[k] / full[k] for k in ("statements", "database", "nodes")]
+        ratios = [update[k] / full[k] for k in TIMES]
         print(f"{'ratio update / full rebuild':<40}{ratios[0]:>12.1%}{ratios[1]:>10.1%}{ratios[2]:>11.1%}")
         print(
             f"* median of {args.trials} runs. Target <= 10% on the rollup statements; database and dbt-node"

@@ -15,8 +15,14 @@ select
 
 {#- Returns a dict: the probed values plus has_timescaledb, has_hypertables, has_compression,
     has_continuous_aggregates, has_policies, has_vector, and reasons[feature] (why a feature is off).
-    At parse time (execute is false) every feature is off. -#}
-{% macro arc_eval_capabilities() %}
+    At parse time (execute is false) every feature is off. The server is probed once per dbt invocation
+    (cached in `graph`, as elementary caches its run state); `refresh=true` probes again, after an
+    extension was created. -#}
+{% macro arc_eval_capabilities(refresh=false) %}
+    {%- set cache = graph.setdefault('arc_eval', {}) if execute else {} -%}
+    {%- if not refresh and cache.get('invocation_id') == invocation_id and 'capabilities' in cache -%}
+        {{ return(cache['capabilities']) }}
+    {%- endif -%}
     {%- set caps = {
         "timescaledb_version": none,
         "timescaledb_available": none,
@@ -64,14 +70,19 @@ select
         },
         "skipped": {},
     }) -%}
+    {%- if execute -%}
+        {%- do cache.update({'invocation_id': invocation_id, 'capabilities': caps}) -%}
+    {%- endif -%}
     {{ return(caps) }}
 {% endmacro %}
 
 
 {#- `dbt run-operation arc_eval_print_capabilities`: logs the probe as one JSON line. -#}
 {% macro arc_eval_print_capabilities() %}
-    {%- set caps = arc_eval_capabilities() -%}
-    {%- do caps.pop("skipped") -%}
+    {%- set caps = {} -%}
+    {%- for key, value in arc_eval_capabilities().items() if key != "skipped" -%}
+        {%- do caps.update({key: value}) -%}
+    {%- endfor -%}
     {% do log("arc-eval capabilities: " ~ tojson(caps), info=True) %}
     {{ return(caps) }}
 {% endmacro %}
@@ -87,11 +98,12 @@ select
             {{ exceptions.raise_compiler_error("arc-eval needs pgvector: install the PostgreSQL extension 'vector' on this server (Debian: postgresql-NN-pgvector)") }}
         {%- endif -%}
         {% do run_query("create extension if not exists vector with schema public") %}
+        {%- set caps = arc_eval_capabilities(refresh=true) -%}
     {%- endif -%}
     {%- if caps.timescaledb_version is none and caps.timescaledb_available is not none and caps.timescaledb_preloaded -%}
         {#- A failure here (e.g. no privilege) must not stop the schema: report it and go on as plain PostgreSQL. -#}
         {% do run_query("do $arc$ begin create extension if not exists timescaledb with schema public; exception when others then raise warning 'arc-eval: could not create extension timescaledb: %', sqlerrm; end $arc$") %}
-        {%- if arc_eval_capabilities().timescaledb_version is none -%}
+        {%- if arc_eval_capabilities(refresh=true).timescaledb_version is none -%}
             {% do log("arc-eval: could not create extension timescaledb here (see the server log); continuing as plain PostgreSQL", info=True) %}
         {%- endif -%}
     {%- endif -%}

@@ -34,7 +34,7 @@
         ("idx_failure_patterns_outcome", "(outcome_id, execution_time)"),
         ("idx_failure_patterns_category_time", "(failure_category, execution_time DESC)"),
         ("idx_failure_patterns_error_embedding_cosine", "USING hnsw (error_embedding vector_cosine_ops) WHERE error_embedding IS NOT NULL"),
-        ("idx_failure_patterns_created_brin", "USING brin (created_at)"),
+        ("idx_failure_patterns_created_brin", "USING brin (created_at) WITH (pages_per_range = 16, autosummarize = on)"),
     ],
     "time_column": "execution_time",
     "chunk_interval": "7 days",

@@ -47,7 +47,7 @@
         ("idx_trajectory_embedding_cosine", "USING hnsw (trajectory_embedding vector_cosine_ops) WHERE trajectory_embedding IS NOT NULL"),
         ("idx_outcomes_trajectory_gin", "USING gin (trajectory) WHERE trajectory IS NOT NULL"),
         ("idx_outcomes_metadata_gin", "USING gin (execution_metadata)"),
-        ("idx_outcomes_created_brin", "USING brin (created_at)"),
+        ("idx_outcomes_created_brin", "USING brin (created_at) WITH (pages_per_range = 16, autosummarize = on)"),
     ],
     "time_column": "execution_time",
     "chunk_interval": "1 day",

@@ -29,7 +29,7 @@
     "indexes": [
         ("idx_tool_usage_outcome", "(outcome_id, execution_time)"),
         ("idx_tool_usage_tool_time", "(tool_name, execution_time DESC)"),
-        ("idx_tool_usage_created_brin", "USING brin (created_at)"),
+        ("idx_tool_usage_created_brin", "USING brin (created_at) WITH (pages_per_range = 16, autosummarize = on)"),
     ],
     "time_column": "execution_time",
     "chunk_interval": "1 day",

@@ -7,25 +7,41 @@
     changed (`refresh_continuous_aggregate(..., null, null)` only recomputes invalidated buckets, late rows
     included: TimescaleDB logs them as invalidations).
   - Elsewhere (Apache TimescaleDB, plain PostgreSQL) it is a table kept up to date by delete+insert of
-    (a) the buckets from `max(bucket) - var('rollup_lookback')` onwards and (b) every bucket that holds a
-    source row ingested since the previous run, whatever its time (a late report, a back-fill). The first
-    run, `rollup_full_refresh: true`, --full-refresh, a change of the model's columns, or a missing
+    (a) the lookback window: the buckets ending within `var('rollup_lookback')` (default 1 hour) of the
+    end of the newest bucket, so rows edited in place there are picked up, and (b) every bucket that holds
+    a source row ingested since the previous run, whatever its time (a late report, a back-fill). The
+    first run, `rollup_full_refresh: true`, --full-refresh, a change of the model's columns, or a missing
     watermark build it whole. The model's SQL filters the raw rows with `{{ rollup_where('<time column>') }}`.
 
   Watermark (incremental tables only). Table `<model schema>.arc_eval_rollup_state (rollup_name,
   source_watermark, refreshed_at)`, one row per rollup, written in the same transaction as the rollup.
   Guarantee: every source row whose `created_at` (the raw tables' `DEFAULT now()`, i.e. the start of the
   transaction that wrote it) is before `source_watermark` is in the rollup. A run recomputes the buckets
-  of the rows with `created_at >= source_watermark` (found through a BRIN index on created_at) and stores
-  as the new watermark the least of the run's statement time and the start of every other transaction
-  open in the database at that moment (pg_stat_activity: a transaction that commits after the run can
-  only hold rows created at or after its start), minus `var('rollup_commit_margin')` (default 10 seconds:
-  slack for clock steps and for the instant between a transaction taking its start time and publishing
-  it). Seeing other sessions' transaction starts needs superuser or pg_read_all_stats; without it the
-  watermark is also held back by `var('rollup_unseen_transaction_margin')` (default 1 hour), and
-  transactions open longer than that could be missed.
+  of the rows with `created_at >= source_watermark` and stores as the new watermark the least of the
+  run's statement time and the start of every other transaction open in the database at that moment
+  (pg_stat_activity: a transaction that commits after the run can only hold rows created at or after its
+  start), minus `var('rollup_commit_margin')` (default 10 seconds: slack for clock steps and for the
+  instant between a transaction taking its start time and publishing it). Seeing other sessions'
+  transaction starts needs superuser or pg_read_all_stats; without it the watermark is also held back by
+  `var('rollup_unseen_transaction_margin')` (default 1 hour), and transactions open longer than that
+  could be missed.
+
+  Finding the rows ingested since the watermark, two ways:
+  - The ingest log (where statement triggers with transition tables work: plain PostgreSQL, TimescaleDB
+    2.18 or later). Table `<model schema>.arc_eval_rollup_ingest_log`: an AFTER INSERT statement trigger
+    on each source records the hours holding rows older than `arc_eval_rollup_late_after()` (15 minutes)
+    when inserted, with the inserting transaction's `now()` as created_at. A row created since the
+    watermark is then either in a logged hour or no older than watermark - 15 minutes, so the run
+    recomputes from bucket(least(lookback start, watermark - 15 minutes)) plus the buckets of the logged
+    hours: a read of a small table, where scanning costs a look into every chunk of the source. The log
+    is used only when, for every source, the trigger's newest 'logging started' mark (clock time after
+    the trigger was added; it is added again if dropped or disabled) is before the watermark; entries
+    every rollup of the schema has read are deleted.
+  - Otherwise a scan of the sources for `created_at >= source_watermark`, through a BRIN index on
+    created_at, before the lookback start.
   Not covered: rows written with an explicit old `created_at`, prepared (two-phase) transactions, and
-  updates or deletes of raw rows older than the lookback (run with `rollup_full_refresh: true` after those).
+  updates or deletes of raw rows before the lookback window (run with `rollup_full_refresh: true` after
+  those).
 
   Model config: `time_column` (the bucket column), `bucket_width` (a fixed width, e.g. '1 hour'), `grain`
   (list of columns unique per row), `refresh_policy` (start_offset, end_offset, schedule_interval).
@@ -137,30 +153,137 @@
 {% endmacro %}
 
 
-{% macro arc_eval_rollup_ensure_state(state) %}
-    {#- Creates the watermark table if missing, in its own committed transaction (an advisory lock keeps
-        parallel rollup nodes from racing on the CREATE). -#}
+{% macro arc_eval_rollup_late_after() -%}
+    {#- Rows whose time is older than this when they are inserted are "late": the ingest log records
+        their hours. A constant: the log's completeness argument (see the header) needs the same value
+        in the trigger and in the rollup. -#}
+    15 minutes
+{%- endmacro %}
+
+
+{% macro arc_eval_rollup_log_relation(relation) %}
+    {{ return(api.Relation.create(database=relation.database, schema=relation.schema,
+                                  identifier='arc_eval_rollup_ingest_log', type='table')) }}
+{% endmacro %}
+
+
+{% macro arc_eval_rollup_logged_sources(raw_time_column) %}
+    {#- The model's sources as (relation without database, 'schema.table') pairs when the server can log
+        their late rows (statement triggers with transition tables: plain PostgreSQL, or TimescaleDB 2.18
+        and later on hypertables); else an empty list. -#}
+    {%- set caps = arc_eval_capabilities() -%}
+    {%- if caps.timescaledb_version is not none -%}
+        {%- set version = caps.timescaledb_version.split('.') -%}
+        {%- if [version[0] | int, version[1] | int] < [2, 18] -%}{{ return([]) }}{%- endif -%}
+    {%- endif -%}
+    {%- set sources = [] -%}
+    {%- for node_source in model.sources -%}
+        {%- set rel = source(node_source[0], node_source[1]) -%}
+        {%- do sources.append([rel.include(database=false), rel.schema ~ '.' ~ rel.identifier]) -%}
+    {%- endfor -%}
+    {{ return(sources) }}
+{% endmacro %}
+
+
+{% macro arc_eval_rollup_ensure_state(state, ingest_log, logged_sources, raw_time_column) %}
+    {#- Creates what the incremental tables keep (dbt_artifacts' create-if-missing), in its own committed
+        transaction (an advisory lock keeps parallel rollup nodes from racing): the watermark table and,
+        where `logged_sources` is not empty, the ingest log with a statement trigger on each source that
+        records the hours of its late rows. The trigger is added when missing or disabled, or when the
+        log has no 'logging started' row for it (the log was dropped), with such a row (clock time after
+        the trigger exists). Without the privilege to add it, a
+        warning is raised and the rollup keeps finding late rows by scanning the source. -#}
+    {%- set trigger_name = 'arc_eval_late_rows_' ~ this.schema ~ '_' ~ raw_time_column -%}
     {% call statement('rollup_state_table') -%}
         select pg_advisory_xact_lock(hashtext('arc_eval_rollup_state'));
         create table if not exists {{ state }} (
             rollup_name text primary key,
             source_watermark timestamptz not null,
             refreshed_at timestamptz not null
-        )
+        );
+        {%- if logged_sources %}
+        do $arc$
+        begin
+            -- Not "create index if not exists": it locks the existing table against writers first.
+            if to_regclass('{{ ingest_log.include(database=false) }}') is null then
+                create table {{ ingest_log }} (
+                    source_table text not null,
+                    time_column text not null,
+                    kind text not null check (kind in ('logging started', 'late rows')),
+                    hour timestamptz,
+                    created_at timestamptz not null default now()
+                );
+                create index arc_eval_rollup_ingest_log_lookup
+                on {{ ingest_log }} (source_table, time_column, created_at);
+            end if;
+        end
+        $arc$;
+        {%- for source_relation, source_name in logged_sources %}
+        do $arc$
+        begin
+            if not exists (
+                select 1 from pg_trigger
+                where tgrelid = '{{ source_relation }}'::regclass and tgname = '{{ trigger_name }}'
+                    and tgenabled <> 'D'
+            ) or not exists (
+                select 1 from {{ ingest_log }}
+                where source_table = '{{ source_name }}' and time_column = '{{ raw_time_column }}'
+                    and kind = 'logging started'
+            ) then
+                drop trigger if exists {{ trigger_name }} on {{ source_relation }};
+                -- Security definer: writers of the raw tables need no privilege on this schema. A missing
+                -- log table must not stop ingestion: the statement's entries are lost, and the next run
+                -- recreates the table with a new 'logging started' mark, so rollups scan meanwhile.
+                create or replace function {{ this.schema }}.arc_eval_log_late_rows() returns trigger
+                language plpgsql security definer set search_path = pg_catalog, pg_temp as $fn$
+                begin
+                    execute format(
+                        'insert into {{ ingest_log.include(database=false) }} (source_table, time_column, kind, hour) '
+                        'select %L, %L, ''late rows'', h from (select distinct date_bin(interval ''1 hour'', %I, '
+                        'timestamptz ''2000-01-03 00:00:00+00'') as h from new_rows '
+                        'where %I < now() - interval ''{{ arc_eval_rollup_late_after() }}'') as late',
+                        tg_table_schema || '.' || tg_table_name, tg_argv[0], tg_argv[0], tg_argv[0]
+                    );
+                    return null;
+                exception when undefined_table then
+                    return null;
+                end
+                $fn$;
+                create trigger {{ trigger_name }} after insert on {{ source_relation }}
+                referencing new table as new_rows for each statement
+                execute function {{ this.schema }}.arc_eval_log_late_rows('{{ raw_time_column }}');
+                insert into {{ ingest_log }} (source_table, time_column, kind, created_at)
+                values ('{{ source_name }}', '{{ raw_time_column }}', 'logging started', clock_timestamp());
+            end if;
+        exception when insufficient_privilege or feature_not_supported then
+            raise warning 'arc_eval: cannot add trigger {{ trigger_name }} to {{ source_relation }} (%); late rows are found by scanning it', sqlerrm;
+        end
+        $arc$;
+        {%- endfor %}
+        {%- endif %}
     {%- endcall %}
     {{ adapter.commit() }}
 {% endmacro %}
 
 
-{% macro arc_eval_rollup_position(state, relation, time_column, width, incremental) %}
-    {#- One query, in the run's transaction before it reads the sources (and before anything else in that
-        transaction reads pg_stat_activity, whose contents are fixed at first use): {'horizon': the
-        watermark this run may store (see the header), 'watermark': the stored one, 'start': the first
-        bucket of the lookback window}, as SQL literals; watermark and start are none unless
-        `incremental`, start is none when the rollup is empty. -#}
+{% macro arc_eval_rollup_position(state, ingest_log, logged_sources, raw_time_column, relation, time_column, width, incremental) %}
+    {#- One round trip, first in the run's transaction: takes the rollup's advisory lock (one run at a
+        time per rollup), applies arc_eval_rollup_session_settings(), then reads, before the sources are
+        read (and before anything else in the transaction reads pg_stat_activity, whose contents are fixed
+        at first use) a dict of SQL literals:
+        'horizon': the watermark this run may store (see the header); unless `incremental`, that is all.
+        'watermark': the stored one (none: rebuild).
+        'start': the first bucket to recompute whole (none: the rollup is empty, recompute everything).
+        'ranges': [from, to) pairs of earlier buckets holding rows ingested since the watermark, from the
+        ingest log, or none when the log cannot tell (not kept for every source since the watermark). -#}
+    {%- set lock = "select pg_advisory_xact_lock(hashtext('arc_eval_rollup " ~ relation ~ "'))" -%}
+    {%- set step = "(interval '1 second' * extract(epoch from interval '" ~ width ~ "'))" -%}
+    {%- set sources = [] -%}
+    {%- for pair in logged_sources -%}{%- do sources.append("('" ~ pair[1] ~ "', '" ~ raw_time_column ~ "')") -%}{%- endfor -%}
     {%- set query -%}
-        select
-            (least(
+        with
+        horizon as (
+            select least(
                 statement_timestamp(),
                 (
                     select min(a.xact_start) from pg_stat_activity as a
@@ -169,34 +292,92 @@
                 case when not pg_has_role('pg_read_all_stats', 'usage') then
                     statement_timestamp() - interval '{{ var('rollup_unseen_transaction_margin', '1 hour') }}'
                 end
-            ) - interval '{{ var('rollup_commit_margin', '10 seconds') }}')::text
+            ) - interval '{{ var('rollup_commit_margin', '10 seconds') }}' as h
+        )
+        {%- if incremental %},
+        stored as (select source_watermark as w from {{ state }} where rollup_name = '{{ relation.identifier }}'),
+        lookback as (
+            select {{ bucket(width, 'max(' ~ adapter.quote(time_column) ~ ") + interval '" ~ width
+                                    ~ "' - interval '" ~ var('rollup_lookback', '1 hour') ~ "'") }} as s
+            from {{ relation }}
+        )
+        {%- if sources %},
+        logged as (
+            select count(*) = {{ sources | length }} as complete
+            from (
+                select max(created_at) as since from {{ ingest_log }}
+                where kind = 'logging started' and (source_table, time_column) in ({{ sources | join(', ') }})
+                group by source_table
+            ) as markers
+            where since <= (select w from stored)
+        ),
+        log_start as (
+            select case when (select s from lookback) is not null then
+                least((select s from lookback), {{ bucket(width, "(select w from stored) - interval '" ~ arc_eval_rollup_late_after() ~ "'") }})
+            end as s
+        ),
+        late_buckets as (
+            select distinct b
+            from (
+                select distinct hour from {{ ingest_log }}
+                where kind = 'late rows' and (source_table, time_column) in ({{ sources | join(', ') }})
+                    and created_at >= (select w from stored)
+                    and hour < (select s from log_start)
+            ) as late_hours
+            cross join lateral generate_series(
+                {{ bucket(width, 'late_hours.hour') }}, late_hours.hour + interval '59 minutes 59.999999 seconds', {{ step }}
+            ) as b
+        ),
+        islands as (
+            select min(b) as from_bucket, max(b) + {{ step }} as to_bucket
+            from (select b, b - {{ step }} * row_number() over (order by b) as island from late_buckets) as numbered
+            group by island
+        )
+        {%- endif %}
+        {%- endif %}
+        select
+            (select h from horizon)::text as horizon
             {%- if incremental %},
-            (select source_watermark from {{ state }} where rollup_name = '{{ relation.identifier }}')::text,
-            (
-                select {{ bucket(width, 'max(' ~ adapter.quote(time_column) ~ ") - interval '"
-                                         ~ var('rollup_lookback', '1 day') ~ "'") }}
-                from {{ relation }}
-            )::text
+            (select w from stored)::text as watermark,
+            (select s from lookback)::text as lookback_start
+            {%- if sources %},
+            (select complete from logged) as log_complete,
+            (select s from log_start)::text as log_start,
+            (select string_agg(from_bucket::text || '|' || to_bucket::text, ',' order by from_bucket) from islands) as log_ranges
+            {%- endif %}
             {%- endif %}
     {%- endset -%}
-    {%- set row = run_query(query).rows[0] -%}
-    {%- set literals = [] -%}
-    {%- for value in row -%}
-        {%- do literals.append(none if value is none else "timestamptz '" ~ value ~ "'") -%}
-    {%- endfor -%}
-    {{ return({
-        'horizon': literals[0],
-        'watermark': literals[1] if incremental else none,
-        'start': literals[2] if incremental else none,
-    }) }}
+    {%- set row = run_query(lock ~ ";\n" ~ arc_eval_rollup_session_settings() ~ "\n" ~ query).rows[0] -%}
+    {%- set result = {'horizon': "timestamptz '" ~ row['horizon'] ~ "'", 'watermark': none, 'start': none, 'ranges': none} -%}
+    {%- if incremental and row['watermark'] is not none -%}
+        {%- do result.update({'watermark': "timestamptz '" ~ row['watermark'] ~ "'"}) -%}
+        {%- if sources and row['log_complete'] -%}
+            {%- set ranges = [] -%}
+            {%- for pair in (row['log_ranges'] or '').split(',') if pair -%}
+                {%- set bounds = pair.split('|') -%}
+                {%- do ranges.append(["timestamptz '" ~ bounds[0] ~ "'", "timestamptz '" ~ bounds[1] ~ "'"]) -%}
+            {%- endfor -%}
+            {%- do result.update({'start': none if row['log_start'] is none else "timestamptz '" ~ row['log_start'] ~ "'",
+                                  'ranges': ranges}) -%}
+        {%- else -%}
+            {%- do result.update({'start': none if row['lookback_start'] is none else "timestamptz '" ~ row['lookback_start'] ~ "'"}) -%}
+        {%- endif -%}
+    {%- endif -%}
+    {{ return(result) }}
 {% endmacro %}
 
 
-{% macro arc_eval_rollup_store_watermark(state, relation, horizon) -%}
+{% macro arc_eval_rollup_store_watermark(state, ingest_log, relation, horizon) -%}
+    {#- Stores the run's watermark; where the ingest log is kept, deletes the late-row entries every
+        rollup of this schema has read (older than the least watermark). -#}
     insert into {{ state }} (rollup_name, source_watermark, refreshed_at)
     values ('{{ relation.identifier }}', {{ horizon }}, now())
     on conflict (rollup_name) do update
     set source_watermark = excluded.source_watermark, refreshed_at = excluded.refreshed_at
+    {%- if ingest_log is not none %};
+    delete from {{ ingest_log }}
+    where kind = 'late rows' and created_at < (select min(source_watermark) from {{ state }})
+    {%- endif %}
 {%- endmacro %}
 
 
@@ -223,6 +404,18 @@
     {%- endfor -%}
     {{ return(ranges) }}
 {% endmacro %}
+
+
+{% macro arc_eval_rollup_session_settings() -%}
+    {#- Settings for the rollup's statements, local to its transaction. The planner estimates as many
+        groups as distinct raw timestamps (it cannot know a time bucket holds many), so with the default
+        work_mem it sorts, spilling to disk, where a hash aggregate of a few hundred groups would do:
+        var('rollup_work_mem') gives it room. JIT is off: compiling the aggregates and the late-row search
+        costs tens of milliseconds per statement, more than it saves on these scans (the same estimate,
+        summed over every chunk, pushes their cost past JIT's thresholds). -#}
+    set local work_mem = '{{ var('rollup_work_mem', '64MB') }}';
+    set local jit = off;
+{%- endmacro %}
 
 
 {% macro arc_eval_rollup_in_ranges(column, start, ranges) -%}
@@ -317,12 +510,14 @@
             {{ exceptions.raise_compiler_error(this ~ ": a rollup model must filter its source with rollup_where()") }}
         {%- endif -%}
         {%- set raw_time_column = marker.group(1) -%}
-        {% do arc_eval_rollup_ensure_state(state) %}
+        {%- set logged_sources = arc_eval_rollup_logged_sources(raw_time_column) -%}
+        {%- set ingest_log = arc_eval_rollup_log_relation(this) if logged_sources else none -%}
+        {% do arc_eval_rollup_ensure_state(state, ingest_log, logged_sources, raw_time_column) %}
         {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='quoted') | join(', ')
             if kind == 'table' and not rebuild else none -%}
         {%- set started = modules.datetime.datetime.now() -%}
-        {% do run_query("select pg_advisory_xact_lock(hashtext('arc_eval_rollup " ~ this ~ "'))") %}
-        {%- set position = arc_eval_rollup_position(state, this, time_column, width, kind == 'table' and not rebuild) -%}
+        {%- set position = arc_eval_rollup_position(state, ingest_log, logged_sources, raw_time_column, this,
+                                                    time_column, width, kind == 'table' and not rebuild) -%}
         {%- set horizon = position.horizon -%}
         {%- set watermark = position.watermark -%}
         {%- if kind == 'table' and not rebuild and watermark is none -%}
@@ -331,6 +526,7 @@
         {%- if watermark is not none -%}
             {%- set start = position.start -%}
             {%- set ranges = [] if start is none
+                else position.ranges if position.ranges is not none
                 else arc_eval_rollup_late_ranges(raw_time_column, width, watermark, start) -%}
             {%- set raw_filter = 'true' if start is none
                 else arc_eval_rollup_in_ranges(raw_time_column, start, ranges) -%}
@@ -342,10 +538,10 @@
                 select {{ columns }} from (
                     {{ delta_sql }}
                 ) as rollup_delta;
-                {{ arc_eval_rollup_store_watermark(state, this, horizon) }}
+                {{ arc_eval_rollup_store_watermark(state, ingest_log, this, horizon) }}
             {%- endcall %}
             {%- set action = "updated from " ~ (start or "the beginning") ~ " and " ~ ranges | length
-                ~ " late range(s)" -%}
+                ~ " late range(s) (" ~ ("ingest log" if position.ranges is not none else "source scan") ~ ")" -%}
         {%- else -%}
             {%- if kind is not none -%}
                 {% call statement('drop_existing') %}{{ arc_eval_drop_any(this, kind) }}{% endcall %}
@@ -356,7 +552,7 @@
                 );
                 create unique index on {{ this }} ({{ grain_list }});
                 analyze {{ this }};
-                {{ arc_eval_rollup_store_watermark(state, this, horizon) }}
+                {{ arc_eval_rollup_store_watermark(state, ingest_log, this, horizon) }}
             {%- endcall %}
             {%- set action = "built in full" -%}
         {%- endif -%}

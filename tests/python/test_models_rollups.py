@@ -168,3 +168,157 @@ def test_late_rows_committed_during_a_run_are_picked_up_by_the_next(rollup_db: T
         slow.commit()
     dbt.run(["run", *SELECT_ROLLUPS], rollup_db, quiet=True)
     _assert_rollups_match_raw_and_rebuild(rollup_db)
+
+
+def test_edits_within_the_lookback_window_are_picked_up(rollup_db: Target) -> None:
+    """Rows changed in place (no new created_at) are recomputed when they fall in the lookback window,
+    counted back from the end of the newest bucket."""
+    raw = dbt.raw_schema()
+    with psycopg.connect(rollup_db.conninfo) as conn:
+        if _continuous_aggregates_available(conn):
+            pytest.skip("continuous aggregates track edits through TimescaleDB's invalidation log")
+        edited = conn.execute(
+            f"update {raw}.outcomes set reliability_score = 1 - reliability_score, status = 'error'"
+            f" where execution_time >= (select max(execution_time) from {raw}.outcomes) - interval '30 hours'"
+            " and status <> 'error' returning outcome_id"
+        ).fetchall()
+    assert edited, "the history has outcomes in the last 30 hours to edit"
+    dbt.run(["run", *SELECT_ROLLUPS], rollup_db, quiet=True, dbt_vars={"rollup_lookback": "3 days"})
+    _assert_rollups_match_raw_and_rebuild(rollup_db)
+
+
+def _run_rollups_reporting(target: Target, **dbt_vars: object) -> list[str]:
+    """Run the rollups (watermark without commit margin, so the next run reads the ingest log at once)
+    and return each rollup's log line of what it did."""
+    lines: list[str] = []
+
+    def collect(event: object) -> None:
+        if event.info.name == "JinjaLogInfo" and "arc_eval: rollup " in event.data.msg:
+            lines.append(event.data.msg)
+
+    dbt.run(
+        ["run", *SELECT_ROLLUPS],
+        target,
+        quiet=True,
+        dbt_vars={"rollup_commit_margin": "0 seconds", **dbt_vars},
+        callbacks=[collect],
+    )
+    assert len(lines) == len(ROLLUPS), lines
+    return lines
+
+
+def _ingest_log(conn: psycopg.Connection, kind: str) -> list[tuple]:
+    return conn.execute(
+        f"select source_table, hour from {dbt.analytics_schema()}.arc_eval_rollup_ingest_log"
+        " where kind = %s order by 1, 2",
+        (kind,),
+    ).fetchall()
+
+
+@pytest.fixture
+def incremental_rollups(rollup_db: Target) -> Target:
+    with psycopg.connect(rollup_db.conninfo) as conn:
+        if _continuous_aggregates_available(conn):
+            pytest.skip("continuous aggregates track late rows through TimescaleDB's invalidation log")
+    _run_rollups_reporting(rollup_db)  # a watermark after the ingest log's start
+    return rollup_db
+
+
+def test_late_rows_are_found_through_the_ingest_log(incremental_rollups: Target) -> None:
+    """A statement trigger on each source logs the hours of rows older than the late threshold; the
+    next run recomputes those buckets from the log, without scanning the sources' chunks."""
+    rng = random.Random(2022)
+    with psycopg.connect(incremental_rollups.conninfo) as conn:
+        late = _late_outcomes(conn, rng, days_back=12)
+        write_outcomes(conn, rng, late, clusters=[uuid.UUID(int=5)])
+        conn.commit()
+        logged = _ingest_log(conn, "late rows")
+    raw = dbt.raw_schema()
+    hours = {
+        row["execution_time"].astimezone(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
+        for row in late
+    }
+    assert {hour for table, hour in logged if table == f"{raw}.outcomes"} == hours
+    assert {table for table, _ in logged} == {
+        f"{raw}.outcomes",
+        f"{raw}.tool_usage",
+        f"{raw}.failure_patterns",
+    }
+    lines = _run_rollups_reporting(incremental_rollups)
+    assert all("(ingest log)" in line for line in lines), lines
+    assert all("0 late range(s)" not in line for line in lines), lines
+    _assert_rollups_match_raw_and_rebuild(incremental_rollups)
+
+
+def test_the_ingest_log_is_pruned_once_every_rollup_has_read_it(incremental_rollups: Target) -> None:
+    rng = random.Random(2023)
+    with psycopg.connect(incremental_rollups.conninfo) as conn:
+        write_outcomes(conn, rng, _late_outcomes(conn, rng, days_back=9), clusters=[uuid.UUID(int=6)])
+        conn.commit()
+        assert _ingest_log(conn, "late rows")
+    for _ in range(
+        2
+    ):  # rollups running in parallel each see the others' older watermark: the next run prunes
+        _run_rollups_reporting(incremental_rollups)
+    with psycopg.connect(incremental_rollups.conninfo) as conn:
+        assert _ingest_log(conn, "late rows") == []
+        assert len(_ingest_log(conn, "logging started")) >= 3
+
+
+def test_a_dropped_log_trigger_is_restored_and_the_gap_is_scanned(incremental_rollups: Target) -> None:
+    """Rows written while the trigger was missing are not in the log: the run that restores the trigger
+    marks a new start, and until the watermark passes it the rollups scan the sources."""
+    rng = random.Random(2024)
+    raw = dbt.raw_schema()
+    with psycopg.connect(incremental_rollups.conninfo) as conn:
+        triggers = conn.execute(
+            "select tgname, tgrelid::regclass::text from pg_trigger where tgname like 'arc_eval_late_rows_%'"
+        ).fetchall()
+        assert sorted(table for _, table in triggers) == sorted(
+            f"{raw}.{t}" for t in ("failure_patterns", "outcomes", "tool_usage")
+        )
+        for name, table in triggers:
+            conn.execute(f"drop trigger {name} on {table}")
+        write_outcomes(conn, rng, _late_outcomes(conn, rng, days_back=18), clusters=[uuid.UUID(int=7)])
+        conn.commit()
+        assert _ingest_log(conn, "late rows") == []
+    lines = _run_rollups_reporting(incremental_rollups)
+    assert all("(source scan)" in line for line in lines), lines
+    with psycopg.connect(incremental_rollups.conninfo) as conn:
+        restored = conn.execute("select count(*) from pg_trigger where tgname like 'arc_eval_late_rows_%'")
+        assert restored.fetchone()[0] == len(triggers)
+    _assert_rollups_match_raw_and_rebuild(incremental_rollups)
+    _run_rollups_reporting(incremental_rollups)  # a watermark after the restored trigger's start
+    assert all("(ingest log)" in line for line in _run_rollups_reporting(incremental_rollups))
+
+
+def test_writers_need_no_privilege_on_the_log_and_a_dropped_log_is_rebuilt(
+    incremental_rollups: Target,
+) -> None:
+    """The trigger writes the log with its owner's rights, and a missing log never stops ingestion: the
+    next run rebuilds it, marks a new start and scans the sources until the watermark passes it."""
+    rng = random.Random(2025)
+    raw, analytics = dbt.raw_schema(), dbt.analytics_schema()
+    role = f"arc_eval_writer_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(incremental_rollups.conninfo, autocommit=True) as admin:
+        admin.execute(f"create role {role} login")
+        admin.execute(f"grant usage on schema {raw} to {role}")
+        admin.execute(f"grant insert on all tables in schema {raw} to {role}")
+        first, second = [_late_outcomes(admin, rng, days_back=days) for days in (7, 8)]
+    try:
+        with psycopg.connect(incremental_rollups.conninfo, user=role) as writer:
+            write_outcomes(writer, rng, first, clusters=[uuid.UUID(int=8)])
+        with psycopg.connect(incremental_rollups.conninfo, autocommit=True) as admin:
+            assert _ingest_log(admin, "late rows"), "the writer's late rows are logged"
+            admin.execute(f"drop table {analytics}.arc_eval_rollup_ingest_log")
+        with psycopg.connect(incremental_rollups.conninfo, user=role) as writer:
+            write_outcomes(writer, rng, second, clusters=[uuid.UUID(int=9)])
+    finally:
+        with psycopg.connect(incremental_rollups.conninfo, autocommit=True) as admin:
+            admin.execute(f"drop owned by {role}")
+            admin.execute(f"drop role {role}")
+    lines = _run_rollups_reporting(incremental_rollups)
+    assert all("(source scan)" in line for line in lines), lines
+    _assert_rollups_match_raw_and_rebuild(incremental_rollups)
+    _run_rollups_reporting(incremental_rollups)
+    assert all("(ingest log)" in line for line in _run_rollups_reporting(incremental_rollups))
