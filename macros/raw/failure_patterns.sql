@@ -30,6 +30,7 @@
         ("valid_recovery", "CHECK (NOT recovery_successful OR recovery_attempted = true)"),
     ],
     "indexes": [
+        ("idx_failure_patterns_time", "(execution_time DESC)"),
         ("idx_failure_patterns_cluster_time", "(pattern_cluster_id, execution_time DESC) WHERE pattern_cluster_id IS NOT NULL"),
         ("idx_failure_patterns_outcome", "(outcome_id, execution_time)"),
         ("idx_failure_patterns_category_time", "(failure_category, execution_time DESC)"),

@@ -40,6 +40,7 @@
         ("valid_trajectory", "CHECK (trajectory ? 'start_time' AND trajectory ? 'status')"),
     ],
     "indexes": [
+        ("idx_outcomes_time", "(execution_time DESC)"),
         ("idx_outcomes_time_status", "(execution_time DESC, status) WHERE status != 'success'"),
         ("idx_outcomes_simulation_time", "(simulation_id, execution_time DESC)"),
         ("idx_outcomes_scenario_time", "(scenario_id, execution_time DESC)"),

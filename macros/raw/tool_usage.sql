@@ -27,6 +27,7 @@
         ("tool_usage_total_cost_usd_check", "CHECK (total_cost_usd >= 0)"),
     ],
     "indexes": [
+        ("idx_tool_usage_time", "(execution_time DESC)"),
         ("idx_tool_usage_outcome", "(outcome_id, execution_time)"),
         ("idx_tool_usage_tool_time", "(tool_name, execution_time DESC)"),
         ("idx_tool_usage_created_brin", "USING brin (created_at) WITH (pages_per_range = 16, autosummarize = on)"),

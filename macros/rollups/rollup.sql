@@ -155,8 +155,10 @@
 
 {% macro arc_eval_rollup_late_after() -%}
     {#- Rows whose time is older than this when they are inserted are "late": the ingest log records
-        their hours. A constant: the log's completeness argument (see the header) needs the same value
-        in the trigger and in the rollup. -#}
+        their hours. A constant: the log's completeness argument (see the header) needs the trigger's
+        value to be no larger than the rollup's. The trigger function is written when a trigger is added,
+        so to change it: drop the `arc_eval_late_rows_*` triggers (the next run adds them again with the
+        new value) and run with `rollup_full_refresh: true`. -#}
     15 minutes
 {%- endmacro %}
 
