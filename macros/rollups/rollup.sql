@@ -193,8 +193,8 @@
         where `logged_sources` is not empty, the ingest log with a statement trigger on each source that
         records the hours of its late rows. The trigger is added when missing or disabled, or when the
         log has no 'logging started' row for it (the log was dropped), with such a row (clock time after
-        the trigger exists). Without the privilege to add it, a
-        warning is raised and the rollup keeps finding late rows by scanning the source. -#}
+        the trigger exists). Without the privilege to add it, a warning is raised and the rollup keeps
+        finding late rows by scanning the source. -#}
     {%- set trigger_name = 'arc_eval_late_rows_' ~ this.schema ~ '_' ~ raw_time_column -%}
     {% call statement('rollup_state_table') -%}
         select pg_advisory_xact_lock(hashtext('arc_eval_rollup_state'));
@@ -279,7 +279,6 @@
         'ranges': [from, to) pairs of earlier buckets holding rows ingested since the watermark, from the
         ingest log, or none when the log cannot tell (not kept for every source since the watermark). -#}
     {%- set lock = "select pg_advisory_xact_lock(hashtext('arc_eval_rollup " ~ relation ~ "'))" -%}
-    {%- set step = "(interval '1 second' * extract(epoch from interval '" ~ width ~ "'))" -%}
     {%- set sources = [] -%}
     {%- for pair in logged_sources -%}{%- do sources.append("('" ~ pair[1] ~ "', '" ~ raw_time_column ~ "')") -%}{%- endfor -%}
     {%- set query -%}
@@ -327,14 +326,11 @@
                     and hour < (select s from log_start)
             ) as late_hours
             cross join lateral generate_series(
-                {{ bucket(width, 'late_hours.hour') }}, late_hours.hour + interval '59 minutes 59.999999 seconds', {{ step }}
+                {{ bucket(width, 'late_hours.hour') }}, late_hours.hour + interval '59 minutes 59.999999 seconds',
+                {{ arc_eval_rollup_step(width) }}
             ) as b
         ),
-        islands as (
-            select min(b) as from_bucket, max(b) + {{ step }} as to_bucket
-            from (select b, b - {{ step }} * row_number() over (order by b) as island from late_buckets) as numbered
-            group by island
-        )
+        islands as ({{ arc_eval_rollup_islands('late_buckets', width) }})
         {%- endif %}
         {%- endif %}
         select
@@ -350,19 +346,18 @@
             {%- endif %}
     {%- endset -%}
     {%- set row = run_query(lock ~ ";\n" ~ arc_eval_rollup_session_settings() ~ "\n" ~ query).rows[0] -%}
-    {%- set result = {'horizon': "timestamptz '" ~ row['horizon'] ~ "'", 'watermark': none, 'start': none, 'ranges': none} -%}
+    {%- set result = {'horizon': arc_eval_rollup_literal(row['horizon']), 'watermark': none, 'start': none, 'ranges': none} -%}
     {%- if incremental and row['watermark'] is not none -%}
-        {%- do result.update({'watermark': "timestamptz '" ~ row['watermark'] ~ "'"}) -%}
+        {%- do result.update({'watermark': arc_eval_rollup_literal(row['watermark'])}) -%}
         {%- if sources and row['log_complete'] -%}
             {%- set ranges = [] -%}
             {%- for pair in (row['log_ranges'] or '').split(',') if pair -%}
                 {%- set bounds = pair.split('|') -%}
-                {%- do ranges.append(["timestamptz '" ~ bounds[0] ~ "'", "timestamptz '" ~ bounds[1] ~ "'"]) -%}
+                {%- do ranges.append([arc_eval_rollup_literal(bounds[0]), arc_eval_rollup_literal(bounds[1])]) -%}
             {%- endfor -%}
-            {%- do result.update({'start': none if row['log_start'] is none else "timestamptz '" ~ row['log_start'] ~ "'",
-                                  'ranges': ranges}) -%}
+            {%- do result.update({'start': arc_eval_rollup_literal(row['log_start']), 'ranges': ranges}) -%}
         {%- else -%}
-            {%- do result.update({'start': none if row['lookback_start'] is none else "timestamptz '" ~ row['lookback_start'] ~ "'"}) -%}
+            {%- do result.update({'start': arc_eval_rollup_literal(row['lookback_start'])}) -%}
         {%- endif -%}
     {%- endif -%}
     {{ return(result) }}
@@ -383,10 +378,30 @@
 {%- endmacro %}
 
 
+{% macro arc_eval_rollup_step(width) -%}
+    (interval '1 second' * extract(epoch from interval '{{ width }}'))
+{%- endmacro %}
+
+
+{% macro arc_eval_rollup_islands(buckets, width) -%}
+    {#- One row (from_bucket, to_bucket) per run of adjacent buckets in `buckets` (a relation with one
+        column `b` of distinct bucket starts): the [from, to) time range the run covers. -#}
+    {%- set step = arc_eval_rollup_step(width) -%}
+    select min(b) as from_bucket, max(b) + {{ step }} as to_bucket
+    from (select b, b - {{ step }} * row_number() over (order by b) as island from {{ buckets }}) as numbered
+    group by island
+{%- endmacro %}
+
+
+{% macro arc_eval_rollup_literal(value) -%}
+    {#- A timestamptz SQL literal of a text value from the database; none stays none. -#}
+    {{ return(none if value is none else "timestamptz '" ~ value ~ "'") }}
+{%- endmacro %}
+
+
 {% macro arc_eval_rollup_late_ranges(raw_time_column, width, watermark, start) %}
     {#- [from, to) time ranges (SQL literals), bucket-aligned and merged when adjacent, of the buckets
         before `start` that hold a source row created at or after `watermark`. -#}
-    {%- set step = "(interval '1 second' * extract(epoch from interval '" ~ width ~ "'))" -%}
     {%- set ranges = [] -%}
     {%- for node_source in model.sources -%}
         {%- set query -%}
@@ -395,13 +410,11 @@
                 from {{ source(node_source[0], node_source[1]) }}
                 where created_at >= {{ watermark }} and {{ raw_time_column }} < {{ start }}
             ),
-            numbered as (
-                select b, b - {{ step }} * row_number() over (order by b) as island from late
-            )
-            select min(b)::text, (max(b) + {{ step }})::text from numbered group by island order by 1
+            islands as ({{ arc_eval_rollup_islands('late', width) }})
+            select from_bucket::text, to_bucket::text from islands order by 1
         {%- endset -%}
         {%- for row in run_query(query).rows -%}
-            {%- do ranges.append(["timestamptz '" ~ row[0] ~ "'", "timestamptz '" ~ row[1] ~ "'"]) -%}
+            {%- do ranges.append([arc_eval_rollup_literal(row[0]), arc_eval_rollup_literal(row[1])]) -%}
         {%- endfor -%}
     {%- endfor -%}
     {{ return(ranges) }}
