@@ -10,7 +10,6 @@ import sys
 
 from . import __version__, commands
 
-
 DESCRIPTION = """\
 Storage and analytics for evaluating AI agents: record sandbox runs in PostgreSQL, build the dbt
 models, get configuration recommendations and review them.
