@@ -75,3 +75,13 @@ def test_health_report_is_a_table_with_each_reason_once(warehouse) -> None:
     assert re.search(r"^outcomes\s+\S+\s+(hypertable|table)\s", out, flags=re.M), out
     reasons = [line for line in out.splitlines() if "is off on this server" in line]
     assert len(reasons) == len(set(reasons))
+
+
+def test_recommendation_ids_that_cannot_match_say_why(warehouse) -> None:
+    env = _env(ARC_EVAL_DSN=warehouse.conninfo)
+    short = _cli("recommendations", "show", "ab", env=env)
+    assert short.returncode == 1 and "too short" in short.stderr, short.stderr
+    wrong = _cli("recommendations", "show", "xyz!", env=env)
+    assert wrong.returncode == 1 and "not a recommendation id" in wrong.stderr, wrong.stderr
+    missing = _cli("recommendations", "show", "0000dead", env=env)
+    assert missing.returncode == 1 and "no recommendation with id" in missing.stderr, missing.stderr
