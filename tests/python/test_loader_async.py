@@ -77,7 +77,9 @@ def test_batches_idempotency_dead_letters_and_flush_triggers(warehouse) -> None:
                 oid = await db.record_outcome(**values)
                 if i in (10, 20, 990):
                     bad.append(oid)
-            assert db.pending() == 0 and db.dead_letter_count == 3
+            assert db.pending() == 0  # the full batch went to the writer task
+            await db.flush()  # and is written when flush() returns
+            assert db.unsent() == 0 and db.dead_letter_count == 3
             assert count(warehouse, "outcomes", "simulation_id", sim) == 30 + 997
             dead = query(
                 warehouse, f"SELECT sqlstate FROM {t('ingest_dead_letters')} WHERE record_id = ANY(%s)", [bad]
