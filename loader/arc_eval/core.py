@@ -282,7 +282,9 @@ def check_event_time(field: str, value: Any, limits: Limits = LIMITS) -> dt.date
     latest = dt.datetime.now(dt.timezone.utc) + limits.max_future
     if value > latest:
         raise ValidationError(
-            field, f"must not be more than {limits.max_future} ahead of now (got {value.isoformat()})"
+            field,
+            f"must not be more than {limits.max_future.total_seconds() / 3600:g} h ahead of now "
+            f"(got {value.isoformat()})",
         )
     return value
 
