@@ -38,7 +38,7 @@ def own_server(tmp_path_factory):
     init_warehouse(target, seed=False)  # the raw schema; one scenario is enough here
     with psycopg.connect(uri, autocommit=True) as conn:
         conn.execute(
-            f"INSERT INTO {t('scenarios')} (scenario_id, name, task_prompt) VALUES ('outage', 'outage', 'x')"
+            f"INSERT INTO {t('scenarios')} (scenario_id, name, task_prompt) VALUES ('outage', 'outage', 'Answer the question asked by the outage test.')"
         )
     yield pg, target
     pg.cleanup()
