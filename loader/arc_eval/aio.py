@@ -369,7 +369,8 @@ class AsyncArcEval(ClientBase):
     ) -> ConfigVersion:
         """See :meth:`arc_eval.ArcEval.create_config_version`. Committed on return (or in ``connection``'s
         transaction)."""
-        factory = self._q_create_config_version(
+        factory = await asyncio.to_thread(  # the embedder may be slow or remote: off the loop
+            self._q_create_config_version,
             config,
             content,
             generated_by,
@@ -516,31 +517,41 @@ class AsyncArcEval(ClientBase):
         self, query: str | Mapping[str, Any], k: int = 5, *, config_id: uuid.UUID | str | None = None
     ) -> list[dict[str, Any]]:
         """See :meth:`arc_eval.ArcEval.similar_config_versions`."""
-        return await self.run(self._q_similar("config_versions", query, k, config_id=config_id))
+        return await self.run(
+            await asyncio.to_thread(self._q_similar, "config_versions", query, k, config_id=config_id)
+        )
 
     async def similar_scenarios(self, text: str, k: int = 5) -> list[dict[str, Any]]:
         """See :meth:`arc_eval.ArcEval.similar_scenarios`."""
-        return await self.run(self._q_similar("scenarios", text, k))
+        return await self.run(await asyncio.to_thread(self._q_similar, "scenarios", text, k))
 
     async def similar_trajectories(
         self, query: str | Mapping[str, Any], k: int = 5, *, scenario_id: str | None = None
     ) -> list[dict[str, Any]]:
         """See :meth:`arc_eval.ArcEval.similar_trajectories`."""
-        return await self.run(self._q_similar("outcomes", query, k, scenario_id=scenario_id))
+        return await self.run(
+            await asyncio.to_thread(self._q_similar, "outcomes", query, k, scenario_id=scenario_id)
+        )
 
     async def similar_failures(self, error_message: str, k: int = 5) -> list[dict[str, Any]]:
         """See :meth:`arc_eval.ArcEval.similar_failures`."""
-        return await self.run(self._q_similar("failure_patterns", error_message, k))
+        return await self.run(await asyncio.to_thread(self._q_similar, "failure_patterns", error_message, k))
 
     async def embed_scenarios(self, *, overwrite: bool = False, limit: int = 100_000) -> int:
         """See :meth:`arc_eval.ArcEval.embed_scenarios`."""
         rows = await self.run(self._q_missing_embeddings("scenarios", limit, overwrite))
-        return await self.run(self._q_store_embeddings("scenarios", rows)) if rows else 0
+        return (
+            await self.run(await asyncio.to_thread(self._q_store_embeddings, "scenarios", rows))
+            if rows
+            else 0
+        )
 
     async def embed_trajectories_backfill(self, limit: int = 1000) -> int:
         """See :meth:`arc_eval.ArcEval.embed_trajectories_backfill`."""
         rows = await self.run(self._q_missing_embeddings("outcomes", limit, False))
-        return await self.run(self._q_store_embeddings("outcomes", rows)) if rows else 0
+        return (
+            await self.run(await asyncio.to_thread(self._q_store_embeddings, "outcomes", rows)) if rows else 0
+        )
 
 
 __all__ = ["AsyncArcEval"]
