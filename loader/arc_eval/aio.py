@@ -142,7 +142,7 @@ class AsyncArcEval(ClientBase):
             min_size=pool_min,
             max_size=pool_max,
             timeout=self.retry_timeout,
-            kwargs={"autocommit": True, "connect_timeout": max(2, int(self.retry_timeout / 3))},
+            kwargs=self._connection_kwargs(),
             configure=configure_async,
             check=AsyncConnectionPool.check_connection,
             open=False,
@@ -258,7 +258,7 @@ class AsyncArcEval(ClientBase):
 
     # -- flushing -------------------------------------------------------------------------------------
 
-    async def _write_taken(self, taken: dict[str, list[Pending]], deadline: float) -> list[WriteResult]:
+    async def _write_taken(self, taken: dict[str, list[Pending]], timeout: float | None) -> list[WriteResult]:
         """As :meth:`arc_eval.ArcEval._write_taken`; embeddings are computed in a worker thread."""
         results: list[WriteResult] = []
         try:
@@ -267,7 +267,7 @@ class AsyncArcEval(ClientBase):
                     rows = await asyncio.to_thread(self._embedded_rows, spec, chunk)
                 else:
                     rows = [item.row for item in chunk]
-                result = await self.run(self._chunk_flow(spec, chunk, rows), deadline=deadline)
+                result = await self.run(self._chunk_flow(spec, chunk, rows), deadline=self._deadline(timeout))
                 self._written(spec, chunk, result)
                 results.append(result)
         except BaseException:
@@ -280,7 +280,7 @@ class AsyncArcEval(ClientBase):
         while True:
             taken = await self._queue.get()
             try:
-                await self._write_taken(taken, self._deadline(None))
+                await self._write_taken(taken, None)
             except Exception as exc:  # rows are back in the buffer; the next flush() writes them or raises
                 log.error(
                     "background write failed (%s: %s); %d rows kept in the buffer",
@@ -326,21 +326,36 @@ class AsyncArcEval(ClientBase):
         await self.open()
         assert self._flush_lock is not None
         started = time.monotonic()
-        deadline = self._deadline(timeout)
-        try:
-            await asyncio.wait_for(self._flush_lock.acquire(), self._wait(deadline))
-        except TimeoutError:
-            raise UnsentRowsError(
-                self.unsent(), time.monotonic() - started, "another flush is still running"
-            ) from None
+        limit = self._limit(timeout)
+        await self._progressing(self._flush_lock.acquire(), started, limit, "another flush made no progress")
         try:
             if self._queue is not None:
-                await asyncio.wait_for(self._queue.join(), self._wait(deadline))
-            return await self._write_taken(self._buffers.take(), deadline)
+                await self._progressing(
+                    self._queue.join(), started, limit, "background writes made no progress"
+                )
+            return await self._write_taken(self._buffers.take(), limit)
+        except UnsentRowsError:
+            raise
         except Exception as exc:
             raise self._unsent_error(exc, started) from exc
         finally:
             self._flush_lock.release()
+
+    async def _progressing(self, awaitable: Any, started: float, limit: float, stalled: str) -> None:
+        """Await ``awaitable`` while the database keeps taking chunks; give up after ``limit`` idle seconds."""
+        task = asyncio.ensure_future(awaitable)
+        try:
+            while not task.done():
+                idle = self._idle(started)
+                if idle >= limit:
+                    raise UnsentRowsError(
+                        self.unsent(), time.monotonic() - started, f"{stalled} for {limit:g} s"
+                    )
+                await asyncio.wait({task}, timeout=min(1.0, limit - idle))
+            task.result()
+        finally:
+            if not task.done():
+                task.cancel()
 
     # -- configurations -------------------------------------------------------------------------------
 

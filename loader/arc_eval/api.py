@@ -103,6 +103,7 @@ class ClientBase(Recorder):
         self.write_mode = write_mode
         self.dead_letter_count = 0
         self._count_lock = threading.Lock()
+        self._last_progress = time.monotonic()
 
     # -- retry policy (each face sleeps its own way) ---------------------------------------------------
 
@@ -125,6 +126,26 @@ class ClientBase(Recorder):
             remaining,
         )
         return delay
+
+    def _limit(self, timeout: float | None) -> float:
+        return self.retry_timeout if timeout is None else max(0.0, float(timeout))
+
+    def _idle(self, started: float) -> float:
+        """Seconds since the database last took a chunk (or since ``started``, if later)."""
+        return time.monotonic() - max(started, self._last_progress)
+
+    def _connection_kwargs(self) -> dict[str, Any]:
+        """libpq settings so that a dead server or a half-open connection is noticed within ``retry_timeout``
+        (TCP keepalives and ``tcp_user_timeout``; ignored on Unix sockets)."""
+        return {
+            "autocommit": True,
+            "connect_timeout": max(2, int(self.retry_timeout / 3)),
+            "keepalives": 1,
+            "keepalives_idle": max(1, int(self.retry_timeout / 3)),
+            "keepalives_interval": max(1, int(self.retry_timeout / 10)),
+            "keepalives_count": 3,
+            "tcp_user_timeout": int(self.retry_timeout * 1000),
+        }
 
     @staticmethod
     def _wait(deadline: float) -> float:
@@ -161,6 +182,7 @@ class ClientBase(Recorder):
             for row, message, _ in result.dead_letters:
                 log.warning("%s row %s dead-lettered: %s", spec.name, row[0], message)
         self._buffers.release(chunk)
+        self._last_progress = time.monotonic()
 
     def _unsent_error(self, exc: BaseException, started: float) -> UnsentRowsError:
         return UnsentRowsError(self.unsent(), time.monotonic() - started, exc)

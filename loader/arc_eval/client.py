@@ -165,7 +165,7 @@ class ArcEval(ClientBase):
             min_size=pool_min,
             max_size=pool_max,
             timeout=self.retry_timeout,
-            kwargs={"autocommit": True, "connect_timeout": max(2, int(self.retry_timeout / 3))},
+            kwargs=self._connection_kwargs(),
             configure=configure_connection,
             check=ConnectionPool.check_connection,
             open=False,
@@ -272,8 +272,9 @@ class ArcEval(ClientBase):
 
     # -- flushing -------------------------------------------------------------------------------------
 
-    def _write_taken(self, taken: dict[str, list[Pending]], deadline: float) -> list[WriteResult]:
-        """Write rows taken from the buffer, in table order, one transaction per ``batch_size`` chunk.
+    def _write_taken(self, taken: dict[str, list[Pending]], timeout: float | None) -> list[WriteResult]:
+        """Write rows taken from the buffer, in table order, one transaction per ``batch_size`` chunk;
+        each chunk may wait ``timeout`` seconds (default ``retry_timeout``) for the database.
 
         On an error the rows not yet written go back to the buffer and the error is raised.
         """
@@ -281,7 +282,7 @@ class ArcEval(ClientBase):
         try:
             for spec, chunk in self._chunks(taken):
                 rows = self._embedded_rows(spec, chunk)
-                result = self.run(self._chunk_flow(spec, chunk, rows), deadline=deadline)
+                result = self.run(self._chunk_flow(spec, chunk, rows), deadline=self._deadline(timeout))
                 self._written(spec, chunk, result)
                 results.append(result)
         except BaseException:
@@ -295,7 +296,7 @@ class ArcEval(ClientBase):
             try:
                 if taken is None:
                     return
-                self._write_taken(taken, self._deadline(None))
+                self._write_taken(taken, None)
             except Exception as exc:  # rows are back in the buffer; the next flush() writes them or raises
                 log.error(
                     "background write failed (%s: %s); %d rows kept in the buffer",
@@ -330,33 +331,39 @@ class ArcEval(ClientBase):
         if self._added(table, item, count):
             self._make_room()
 
-    def _wait_for_writers(self, deadline: float) -> None:
+    def _wait_for_writers(self, started: float, limit: float) -> None:
         if self._queue is None:
             return
         done = self._queue.all_tasks_done
         with done:
             while self._queue.unfinished_tasks:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError("background writes did not finish")
-                done.wait(remaining)
+                idle = self._idle(started)
+                if idle >= limit:
+                    raise TimeoutError(f"background writes made no progress for {limit:g} s")
+                done.wait(min(1.0, limit - idle))
 
     def flush(self, timeout: float | None = None) -> list[WriteResult]:
         """Write every row recorded so far (and wait for background writes); durable when it returns.
 
         Tables are written in order (outcomes, tool usage, failures), each in chunks of ``batch_size``,
         one transaction per chunk. Rows the database refuses go to ``ingest_dead_letters``; every other
-        row lands once. Errors of the connection or the server are retried for ``timeout`` seconds
-        (default ``retry_timeout``); then UnsentRowsError says how many rows are unsent, and they stay
-        buffered for the next flush. Returns the results of the chunks this call wrote.
+        row lands once. While the database is lost or busy, the flush retries; once it has made no
+        progress for ``timeout`` seconds (default ``retry_timeout``), it raises UnsentRowsError with the
+        number of rows unsent, and they stay buffered for the next flush. A large backlog on a working
+        database is not cut short. Returns the results of the chunks this call wrote.
         """
         started = time.monotonic()
-        deadline = self._deadline(timeout)
-        if not self._flush_lock.acquire(timeout=self._wait(deadline)):
-            raise UnsentRowsError(self.unsent(), time.monotonic() - started, "another flush is still running")
+        limit = self._limit(timeout)
+        while not self._flush_lock.acquire(timeout=min(1.0, max(0.01, limit))):
+            if self._idle(started) >= limit:
+                raise UnsentRowsError(
+                    self.unsent(), time.monotonic() - started, "another flush made no progress"
+                )
         try:
-            self._wait_for_writers(deadline)
-            return self._write_taken(self._buffers.take(), deadline)
+            self._wait_for_writers(started, limit)
+            return self._write_taken(self._buffers.take(), limit)
+        except UnsentRowsError:
+            raise
         except Exception as exc:
             raise self._unsent_error(exc, started) from exc
         finally:
@@ -525,7 +532,11 @@ class ArcEval(ClientBase):
     ) -> uuid.UUID:
         """Validate and buffer one outcome; returns its ``outcome_id`` (a UUIDv7 unless given).
 
-        Not durable on return (see the module docstring). Optional columns:
+        On return the row is validated and buffered, not durable: it is durable (stored, or dead-lettered if
+        the database refuses it) once a later ``flush()``, ``close()`` or ``finish_simulation()`` returns.
+        Raises ValidationError (nothing buffered) for a value that breaks a rule or a limit, and
+        BufferFullError when the buffer stayed full for ``backpressure_timeout``. Recording the same
+        ``outcome_id`` again lands the outcome once. Optional columns:
         outcome_id, metrics, modal_call_id, sandbox_id, sandbox_logs, retry_count, error_code,
         error_category, execution_metadata (any keys), trajectory_embedding.
         """
@@ -547,7 +558,8 @@ class ArcEval(ClientBase):
         return outcome_id
 
     def record_tool_usage(self, **values: Any) -> uuid.UUID:
-        """Validate and buffer one tool-usage row; returns its ``usage_id``. Not durable on return.
+        """Validate and buffer one tool-usage row; returns its ``usage_id``. Durable as
+        :meth:`record_outcome`'s row (not on return); the same ``usage_id`` recorded again lands once.
 
         Required: outcome_id, tool_name, call_count, avg_duration_ms, success_rate, and execution_time
         (the outcome's; may be omitted for an outcome recorded by this client).
@@ -558,7 +570,8 @@ class ArcEval(ClientBase):
         return usage_id
 
     def record_failure(self, **values: Any) -> uuid.UUID:
-        """Validate and buffer one failure; returns its ``pattern_id``. Not durable on return.
+        """Validate and buffer one failure; returns its ``pattern_id``. Durable as :meth:`record_outcome`'s
+        row (not on return); the same ``pattern_id`` recorded again lands once.
 
         Required: outcome_id, failure_type, failure_category, and execution_time (the outcome's; may be
         omitted for an outcome recorded by this client). At flush, ``error_message`` is embedded and the
