@@ -30,6 +30,7 @@ import psycopg
 import psycopg.errors
 import yaml
 
+from . import safe_yaml
 from .embeddings import cosine_similarity, vector_literal
 from .ids import uuid7, uuid7_time_ms
 
@@ -498,9 +499,9 @@ def canonical_json(value: Any) -> str:
 
 
 def prepare_config(content: str | Mapping[str, Any]) -> PreparedConfig:
-    """Parse (``yaml.safe_load``) and validate a configuration; hash its canonical JSON.
+    """Parse (:func:`arc_eval.safe_yaml.load`) and validate a configuration; hash its canonical JSON.
 
-    Rules: at most 1 MiB of YAML; a mapping; ``model`` a non-empty string; ``temperature`` a number
+    Rules: at most 1 MiB of YAML, without anchors, aliases or explicit tags, at most 100,000 nodes; a mapping; ``model`` a non-empty string; ``temperature`` a number
     between 0 and 2.
     """
     if isinstance(content, str):
@@ -509,7 +510,9 @@ def prepare_config(content: str | Mapping[str, Any]) -> PreparedConfig:
         if "\x00" in content:
             raise ValidationError("raw_yaml", "must not contain NUL characters")
         try:
-            parsed = yaml.safe_load(content)
+            parsed = safe_yaml.load(content)
+        except safe_yaml.UnsafeYAML as exc:
+            raise ValidationError("raw_yaml", f"must be plain YAML: {exc}") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""
