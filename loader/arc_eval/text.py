@@ -21,7 +21,7 @@ def printable(value: object, *, keep_newlines: bool = True) -> str:
     else each becomes a space. ``None`` gives an empty string."""
     if value is None:
         return ""
-    text = str(value)
+    text = str(value).replace("\r\n", "\n")
     if keep_newlines:
-        return _CONTROL.sub("", text.replace("\r\n", "\n"))
+        return _CONTROL.sub("", text)
     return _CONTROL_AND_LINES.sub(lambda m: " " if m.group() in "\t\n\r" else "", text)

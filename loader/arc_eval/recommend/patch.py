@@ -95,7 +95,9 @@ class PathRule:
     value: ValueRule
 
     def matches(self, parts: list[str]) -> bool:
-        return len(parts) == len(self.path) and all(p in ("*", part) for p, part in zip(self.path, parts, strict=True))
+        return len(parts) == len(self.path) and all(
+            p in ("*", part) for p, part in zip(self.path, parts, strict=True)
+        )
 
 
 @dataclass(frozen=True)
