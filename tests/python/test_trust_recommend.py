@@ -254,3 +254,30 @@ def test_sandbox_text_enters_the_prompt_framed_cut_and_cleaned():
         prompt_mod.TRUNCATION_MARK
     )
     assert data["configurations"][0]["name"] == "cfg[2J-a"
+
+
+def test_cli_list_and_show_strip_control_characters_from_stored_text(warehouse):
+    import os
+    import subprocess
+    import sys
+
+    hostile = "Lower the timeout\x1b[2J\x1b]0;owned\x07 now \u202eevil"
+    cid, rec_id = _stored_recommendation(warehouse, "timeout_ms: 5000\n")
+    with psycopg.connect(warehouse.conninfo) as conn:
+        conn.execute(
+            f"UPDATE {t('recommendations')} SET description = %s WHERE recommendation_id = %s",
+            (hostile, rec_id),
+        )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "TIMESCALEDB_"))}
+    env["ARC_EVAL_DSN"] = warehouse.conninfo
+    for args in (["show", str(rec_id)], ["list", "--limit", "5"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "arc_eval.cli", "recommendations", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "Lower the timeout[2J]0;owned now evil" in result.stdout
+        assert not any(ch in result.stdout for ch in "\x1b\x07\u202e")
