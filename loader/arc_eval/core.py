@@ -30,7 +30,7 @@ import psycopg
 import psycopg.errors
 import yaml
 
-from . import safe_yaml
+from . import raw_rules, safe_yaml
 from .embeddings import cosine_similarity, vector_literal
 from .ids import uuid7, uuid7_time_ms
 
@@ -62,20 +62,14 @@ class IllegalTransitionError(ArcEvalError):
 # ---------------------------------------------------------------------------------------------------------
 # Constants and lifecycle
 
-OUTCOME_STATUSES = ("success", "error", "timeout", "cancelled")
-ERROR_CATEGORIES = (
-    "timeout",
-    "tool_error",
-    "model_error",
-    "validation_error",
-    "system_error",
-    "sandbox_error",
-)
-FAILURE_CATEGORIES = (*ERROR_CATEGORIES, "modal_error", "unknown")
-GENERATED_BY = ("manual", "llm_recommendation", "diff_engine", "api")
-APPROVAL_STATUSES = ("pending", "approved", "rejected")
+# The enums are the raw rules (dbt_project.yml's var raw_rules), read once by arc_eval.raw_rules.
+OUTCOME_STATUSES = raw_rules.OUTCOME_STATUSES
+ERROR_CATEGORIES = raw_rules.ERROR_CATEGORIES
+FAILURE_CATEGORIES = raw_rules.FAILURE_CATEGORIES
+GENERATED_BY = raw_rules.GENERATED_BY
+APPROVAL_STATUSES = raw_rules.APPROVAL_STATUSES
 SIMULATION_FINAL = ("completed", "failed", "cancelled")
-SCENARIO_STATUSES = ("pending", "running", "completed", "failed", "skipped")
+SCENARIO_STATUSES = raw_rules.SCENARIO_STATUSES
 # Allowed scenario status changes. ``failed -> running`` is a retry (retry_count goes up).
 SCENARIO_TRANSITIONS: dict[str, tuple[str, ...]] = {
     "pending": ("running", "skipped", "failed"),

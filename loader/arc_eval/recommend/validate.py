@@ -20,16 +20,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import raw_rules
 from .patch import PatchError, apply_patch, dump_patch, parse_patch
 
-RECOMMENDATION_TYPES = (
-    "config_change",
-    "scenario_addition",
-    "tool_optimization",
-    "performance_tuning",
-    "modal_optimization",
-)
-SOURCE_TYPES = ("simulation", "outcome", "config_diff", "pattern_analysis", "time_series_analysis")
+RECOMMENDATION_TYPES = raw_rules.RECOMMENDATION_TYPES
+SOURCE_TYPES = raw_rules.SOURCE_TYPES
 MIN_DESCRIPTION = 10
 # Size caps on what a provider returns: the whole answer, the number of items, and each text in an item.
 MAX_ANSWER_CHARS = 262_144
