@@ -139,6 +139,10 @@ def test_policy_file_widens_the_allow_list_and_bad_policies_name_the_field(tmp_p
         parse_patch("model: claude\n")
     with pytest.raises(PatchError, match="'temperature' is not in the patch allow-list"):
         parse_patch("temperature: 0.1\n")
+    with pytest.raises(PatchError, match=re.escape("must be string (got null)")):
+        parse_patch("model: null\n")
+    deletable = parse_policy("rules: [{path: tool_config.*.timeout_ms, type: [integer, 'null']}]", "p.yml")
+    assert parse_patch("tool_config.x.timeout_ms: null\n", deletable) == {"tool_config.x.timeout_ms": None}
     for text, message in [
         ("rules: [{path: x, type: float}]", r"rules\[0\].type: must be one of"),
         ("rules: [{path: x, type: number, min: low}]", r"rules\[0\].min: must be a number"),

@@ -40,7 +40,7 @@ from .. import safe_yaml
 
 POLICY_ENV = "ARC_EVAL_PATCH_POLICY"
 MAX_PATCH_NODES = 2000
-VALUE_TYPES = ("number", "integer", "boolean", "string", "list")
+VALUE_TYPES = ("number", "integer", "boolean", "string", "list", "null")
 
 
 class PatchError(ValueError):
