@@ -14,8 +14,8 @@ Resolution order (the first that is set wins):
 
 Secrets never leave this module in printable form: use :meth:`Target.redacted`, :func:`redact` or
 :func:`redact_text`. A connection string that does not parse is reported by the variable that holds
-it and what is wrong, never echoed. The data directory is private (0700) and the files arc-eval
-writes there are 0600 (:func:`write_private`).
+it and what is wrong, never echoed. The data directory is private (0700, or 0711 for root: see
+:func:`data_dir_mode`) and the files arc-eval writes there are 0600 (:func:`write_private`).
 """
 
 from __future__ import annotations
@@ -156,24 +156,30 @@ def write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) if needed and make it 0700; returns it."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if stat.S_IMODE(path.stat().st_mode) != 0o700:
-        path.chmod(0o700)
+def private_dir(path: Path, mode: int = 0o700) -> Path:
+    """Create ``path`` (and parents) if needed and give it ``mode`` (0700); returns it."""
+    path.mkdir(parents=True, exist_ok=True, mode=mode)
+    if stat.S_IMODE(path.stat().st_mode) != mode:
+        path.chmod(mode)
     return path
+
+
+def data_dir_mode() -> int:
+    """0700; 0711 for root, whose embedded server runs as its own system user (``pgserver``) and must
+    be able to pass through the folder to its ``pgdata``. Nothing in it can be listed or read."""
+    return 0o711 if getattr(os, "geteuid", lambda: -1)() == 0 else 0o700
 
 
 def data_dir() -> Path:
     """Where arc-eval keeps the embedded server's data, its generated dbt profile, dbt's artifacts and
-    the dashboard: a private (0700) folder."""
+    the dashboard: a private folder (:func:`data_dir_mode`)."""
     configured = os.environ.get("ARC_EVAL_DATA_DIR")
     if configured:
         path = Path(configured).expanduser()
     else:
         base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
         path = Path(base) / "arc-eval"
-    return private_dir(path)
+    return private_dir(path, data_dir_mode())
 
 
 def resolve(env: Mapping[str, str] | None = None, *, start_embedded: bool = True) -> Target:

@@ -131,10 +131,13 @@ def test_data_dir_is_private(tmp_path, monkeypatch):
     loose.mkdir(mode=0o755)
     loose.chmod(0o755)
     monkeypatch.setenv("ARC_EVAL_DATA_DIR", str(loose))
-    assert stat.S_IMODE(connection.data_dir().stat().st_mode) == 0o700
+    # 0700; root's embedded server runs as another system user that must pass through (0711).
+    expected = 0o711 if os.geteuid() == 0 else 0o700
+    assert stat.S_IMODE(connection.data_dir().stat().st_mode) == expected
     fresh = tmp_path / "a" / "b"
     monkeypatch.setenv("ARC_EVAL_DATA_DIR", str(fresh))
-    assert stat.S_IMODE(connection.data_dir().stat().st_mode) == 0o700
+    assert stat.S_IMODE(connection.data_dir().stat().st_mode) == expected
+    assert stat.S_IMODE((dbt.profiles_dir()).stat().st_mode) == 0o700
     profile = dbt.profiles_dir() / "profiles.yml"
     assert stat.S_IMODE(profile.stat().st_mode) == 0o600
     profile.chmod(0o644)
@@ -149,7 +152,7 @@ def _scan(folder: Path, secrets: list[str]) -> list[str]:
         mode = stat.S_IMODE(path.lstat().st_mode)
         if path.is_symlink():
             continue
-        if path.is_dir() and mode & 0o077:
+        if path.is_dir() and mode & (0o066 if path == folder else 0o077):  # root's data folder: 0711
             problems.append(f"{path}: directory mode {mode:o}")
         elif path.is_file():
             if mode & 0o077:
