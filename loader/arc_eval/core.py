@@ -30,6 +30,7 @@ import psycopg
 import psycopg.errors
 import yaml
 
+from . import raw_rules, safe_yaml
 from .embeddings import cosine_similarity, vector_literal
 from .ids import uuid7, uuid7_time_ms
 
@@ -61,20 +62,14 @@ class IllegalTransitionError(ArcEvalError):
 # ---------------------------------------------------------------------------------------------------------
 # Constants and lifecycle
 
-OUTCOME_STATUSES = ("success", "error", "timeout", "cancelled")
-ERROR_CATEGORIES = (
-    "timeout",
-    "tool_error",
-    "model_error",
-    "validation_error",
-    "system_error",
-    "sandbox_error",
-)
-FAILURE_CATEGORIES = (*ERROR_CATEGORIES, "modal_error", "unknown")
-GENERATED_BY = ("manual", "llm_recommendation", "diff_engine", "api")
-APPROVAL_STATUSES = ("pending", "approved", "rejected")
+# The enums are the raw rules (dbt_project.yml's var raw_rules), read once by arc_eval.raw_rules.
+OUTCOME_STATUSES = raw_rules.OUTCOME_STATUSES
+ERROR_CATEGORIES = raw_rules.ERROR_CATEGORIES
+FAILURE_CATEGORIES = raw_rules.FAILURE_CATEGORIES
+GENERATED_BY = raw_rules.GENERATED_BY
+APPROVAL_STATUSES = raw_rules.APPROVAL_STATUSES
 SIMULATION_FINAL = ("completed", "failed", "cancelled")
-SCENARIO_STATUSES = ("pending", "running", "completed", "failed", "skipped")
+SCENARIO_STATUSES = raw_rules.SCENARIO_STATUSES
 # Allowed scenario status changes. ``failed -> running`` is a retry (retry_count goes up).
 SCENARIO_TRANSITIONS: dict[str, tuple[str, ...]] = {
     "pending": ("running", "skipped", "failed"),
@@ -678,9 +673,9 @@ def canonical_json(value: Any) -> str:
 
 
 def prepare_config(content: str | Mapping[str, Any]) -> PreparedConfig:
-    """Parse (``yaml.safe_load``) and validate a configuration; hash its canonical JSON.
+    """Parse (:func:`arc_eval.safe_yaml.load`) and validate a configuration; hash its canonical JSON.
 
-    Rules: at most 1 MiB of YAML; a mapping; ``model`` a non-empty string; ``temperature`` a number
+    Rules: at most 1 MiB of YAML, without anchors, aliases or explicit tags, at most 100,000 nodes; a mapping; ``model`` a non-empty string; ``temperature`` a number
     between 0 and 2.
     """
     if isinstance(content, str):
@@ -689,7 +684,9 @@ def prepare_config(content: str | Mapping[str, Any]) -> PreparedConfig:
         if "\x00" in content:
             raise ValidationError("raw_yaml", "must not contain NUL characters")
         try:
-            parsed = yaml.safe_load(content)
+            parsed = safe_yaml.load(content)
+        except safe_yaml.UnsafeYAML as exc:
+            raise ValidationError("raw_yaml", f"must be plain YAML: {exc}") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -82,7 +82,7 @@ $arc$
 create or replace procedure {{ s }}.arc_eval_audit_log_retention(job_id integer, config jsonb)
 language plpgsql as $arc$
 declare
-    cutoff timestamptz := now() - coalesce(config ->> 'drop_after', '1 year')::interval;
+    cutoff timestamptz := now() - coalesce(config ->> 'drop_after', '{{ arc_eval_rule("retention")["audit_log"] }}')::interval;
     batch integer := coalesce((config ->> 'batch_size')::integer, 10000);
     deleted integer;
 begin

@@ -168,7 +168,8 @@ VERSION_CASES = [
     ("raw_yaml", "model: [unclosed\n", "valid YAML"),
     ("raw_yaml", "model: x\ntemperature: 1\npad: '" + "x" * 1_048_576 + "'\n", "1 MB"),
     ("config", "- just\n- a list\n", "mapping"),
-    ("raw_yaml", "!!python/object:os.system {}\n", "valid YAML"),  # unsafe tags are refused by safe_load
+    ("raw_yaml", "!!python/object:os.system {}\n", "must be plain YAML: explicit tags"),
+    ("raw_yaml", "model: &m gpt-4o\ntemperature: 0.2\nfallback: *m\n", "must be plain YAML: anchors"),
     ("model", "temperature: 0.5\n", "is required"),
     ("model", "model: ''\ntemperature: 0.5\n", "non-empty string"),
     ("model", {"model": 4, "temperature": 0.5}, "non-empty string"),

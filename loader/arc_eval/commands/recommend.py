@@ -15,6 +15,7 @@ import psycopg
 from .. import connection
 from ..recommend import engine, review
 from ..recommend.providers import PROVIDERS
+from ..text import printable
 
 _WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dhm]?)\s*$")
 
@@ -112,10 +113,15 @@ def recommend_command(args: argparse.Namespace) -> int:
         )
     if args.dry_run:
         print("=== prompt ===")
-        print(result.prompt.text)
+        _print(result.prompt.text)
         print("=== would write (dry run: nothing was written) ===")
-    print(engine.describe(result))
+    _print(engine.describe(result))
     return 0 if result.status == "completed" else 1
+
+
+def _print(text: str = "") -> None:
+    """Print text that holds stored (maybe sandbox-written) values, without control characters."""
+    print(printable(text))
 
 
 def _state(row: dict[str, Any]) -> str:
@@ -126,12 +132,12 @@ def list_command(args: argparse.Namespace) -> int:
     with _connect() as conn:
         rows = review.list_recommendations(conn, state=args.state, config_name=args.config, limit=args.limit)
     if not rows:
-        print("no recommendations")
+        _print("no recommendations")
         return 0
-    print(f"{'id':8}  {'state':8}  {'conf':>4}  {'type':18}  {'configuration':24}  description")
+    _print(f"{'id':8}  {'state':8}  {'conf':>4}  {'type':18}  {'configuration':24}  description")
     for r in rows:
         text = r["description"] if len(r["description"]) <= 70 else r["description"][:67] + "..."
-        print(
+        _print(
             f"{str(r['recommendation_id'])[:8]}  {_state(r):8}  {r['confidence']:4.2f}  {r['recommendation_type']:18}"
             f"  {(r['config_name'] or '-')[:24]:24}  {text}"
         )
@@ -146,30 +152,30 @@ def show_command(args: argparse.Namespace) -> int:
             problem = None
         except review.ReviewError as exc:
             pv, problem = None, str(exc)
-    print(f"recommendation {rec['recommendation_id']}")
-    print(f"  state: {_state(rec)}  type: {rec['recommendation_type']}  confidence: {rec['confidence']:.2f}")
-    print(f"  configuration: {rec['config_name']}  made against version {rec['base_version_number']}")
-    print(f"  source: {rec['source_type']} {rec['source_id']}")
-    print(
+    _print(f"recommendation {rec['recommendation_id']}")
+    _print(f"  state: {_state(rec)}  type: {rec['recommendation_type']}  confidence: {rec['confidence']:.2f}")
+    _print(f"  configuration: {rec['config_name']}  made against version {rec['base_version_number']}")
+    _print(f"  source: {rec['source_type']} {rec['source_id']}")
+    _print(
         f"  model: {rec['llm_model_used']}  prompt sha256: {rec['llm_prompt_hash']}  session: {rec['session_id']}"
     )
-    print(f"  impact: {json.dumps(rec['impact_estimate'], sort_keys=True)}")
+    _print(f"  impact: {json.dumps(rec['impact_estimate'], sort_keys=True)}")
     if rec["reviewed_by"]:
-        print(f"  reviewed by {rec['reviewed_by']} at {rec['reviewed_at']}")
+        _print(f"  reviewed by {rec['reviewed_by']} at {rec['reviewed_at']}")
     if rec["applied"]:
-        print(
+        _print(
             f"  applied by {rec['applied_by']} at {rec['applied_at']} -> version {rec['applied_version_id']}"
         )
     if rec["feedback_score"]:
-        print(f"  feedback: {rec['feedback_score']}/5")
-    print(f"\n{rec['description']}\n")
-    print("YAML patch:")
-    print((rec["suggested_yaml_changes"] or "").rstrip())
+        _print(f"  feedback: {rec['feedback_score']}/5")
+    _print(f"\n{rec['description']}\n")
+    _print("YAML patch:")
+    _print((rec["suggested_yaml_changes"] or "").rstrip())
     if pv is not None:
-        print(f"\ndiff against the current version {pv.version_number}:")
-        print(pv.diff.rstrip() or "(no change)")
+        _print(f"\ndiff against the current version {pv.version_number}:")
+        _print(pv.diff.rstrip() or "(no change)")
     else:
-        print(f"\ncannot show the resulting diff: {problem}")
+        _print(f"\ncannot show the resulting diff: {problem}")
     return 0
 
 

@@ -43,6 +43,8 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_TEMPERATURE = 0.1
 RETRYABLE = frozenset({429, 500, 502, 503, 504})
+# The whole HTTP response read from a provider (the answer text has its own cap in validate.py).
+MAX_RESPONSE_BYTES = 1_048_576
 
 
 class ProviderError(RuntimeError):
@@ -241,7 +243,9 @@ class OpenAIProvider:
             request = urllib.request.Request(url, data=body, headers=headers, method="POST")
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    raw = response.read()
+                    raw = response.read(MAX_RESPONSE_BYTES + 1)
+                if len(raw) > MAX_RESPONSE_BYTES:
+                    raise ProviderError(f"{url} answered with more than {MAX_RESPONSE_BYTES} bytes")
                 return self._result(raw, attempt)
             except urllib.error.HTTPError as exc:
                 status = exc.code
@@ -289,7 +293,7 @@ def _int_or_none(value: Any) -> int | None:
 
 def _error_detail(exc: urllib.error.HTTPError) -> str:
     try:
-        payload = json.loads(exc.read() or b"{}")
+        payload = json.loads(exc.read(65536) or b"{}")
         message = payload.get("error", {}).get("message") if isinstance(payload, dict) else None
     except (ValueError, AttributeError, OSError):
         message = None

@@ -29,7 +29,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from .. import dbt
+from .. import dbt, safe_yaml
 from . import loader_api
 from .patch import PatchError, apply_patch, parse_patch, render_config, unified_diff
 
@@ -146,7 +146,7 @@ def _current_version(conn: psycopg.Connection, config_id: uuid.UUID) -> dict[str
 def _authored(row: dict[str, Any]) -> dict[str, Any]:
     """The version's configuration in the order its author wrote it (the YAML), else the stored JSON."""
     try:
-        parsed = yaml.safe_load(row["raw_yaml"] or "")
+        parsed = safe_yaml.load(row["raw_yaml"] or "")  # stored text: no aliases, bounded size
     except yaml.YAMLError:
         parsed = None
     return parsed if isinstance(parsed, dict) and parsed == row["parsed_config"] else row["parsed_config"]

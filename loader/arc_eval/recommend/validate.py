@@ -20,18 +20,17 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import raw_rules
 from .patch import PatchError, apply_patch, dump_patch, parse_patch
 
-RECOMMENDATION_TYPES = (
-    "config_change",
-    "scenario_addition",
-    "tool_optimization",
-    "performance_tuning",
-    "modal_optimization",
-)
-SOURCE_TYPES = ("simulation", "outcome", "config_diff", "pattern_analysis", "time_series_analysis")
+RECOMMENDATION_TYPES = raw_rules.RECOMMENDATION_TYPES
+SOURCE_TYPES = raw_rules.SOURCE_TYPES
 MIN_DESCRIPTION = 10
-MAX_PATCH_CHARS = 65536
+# Size caps on what a provider returns: the whole answer, the number of items, and each text in an item.
+MAX_ANSWER_CHARS = 262_144
+MAX_ITEMS = 50
+MAX_TEXT_CHARS = {"description": 4000, "metric": 200, "basis": 2000, "suggested_yaml_changes": 8192}
+MAX_PATCH_CHARS = MAX_TEXT_CHARS["suggested_yaml_changes"]
 
 ITEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -126,6 +125,8 @@ def parse_response(text: str) -> list[Any]:
     """The ``recommendations`` list of a provider's JSON answer; raises :class:`MalformedOutput`."""
     if not isinstance(text, str) or not text.strip():
         raise MalformedOutput("provider returned an empty answer")
+    if len(text) > MAX_ANSWER_CHARS:
+        raise MalformedOutput(f"provider answer is longer than {MAX_ANSWER_CHARS} characters")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -136,6 +137,8 @@ def parse_response(text: str) -> list[Any]:
         raise MalformedOutput("provider answer is not a JSON object with a 'recommendations' key")
     if not isinstance(data["recommendations"], list):
         raise MalformedOutput("provider answer's 'recommendations' is not a list")
+    if len(data["recommendations"]) > MAX_ITEMS:
+        raise MalformedOutput(f"provider answer has more than {MAX_ITEMS} recommendations")
     return data["recommendations"]
 
 
@@ -143,6 +146,9 @@ def _text(item: Mapping[str, Any], key: str) -> str:
     value = item.get(key)
     if not isinstance(value, str) or not value.strip():
         raise InvalidRecommendation(f"{key} is missing or not a non-empty string")
+    limit = MAX_TEXT_CHARS.get(key, 200)
+    if len(value) > limit:
+        raise InvalidRecommendation(f"{key} is longer than {limit} characters")
     return value.strip()
 
 
