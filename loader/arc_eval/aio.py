@@ -27,6 +27,7 @@ from . import core
 from .api import ClientBase, FlowFactory, outcome_kwargs, resolve_dsn
 from .buffer import FLUSH_ORDER
 from .client import drive
+from .connection import client_kwargs
 from .core import ConfigVersion, Flow, WriteResult
 from .embeddings import Embedder
 
@@ -129,7 +130,7 @@ class AsyncArcEval(ClientBase):
             min_size=pool_min,
             max_size=pool_max,
             timeout=pool_timeout,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, **client_kwargs()},
             configure=configure_async,
             check=AsyncConnectionPool.check_connection,
             open=False,

