@@ -24,13 +24,13 @@ demo: setup
 	$(BIN)/arc-eval demo
 
 lint: setup
-	$(BIN)/ruff format --check loader tests bench
-	$(BIN)/ruff check loader tests bench
+	$(BIN)/ruff format --check loader tests bench examples
+	$(BIN)/ruff check loader tests bench examples
 	$(BIN)/sqlfluff lint models tests/dbt
 
 format: setup
-	$(BIN)/ruff format loader tests bench
-	$(BIN)/ruff check --fix loader tests bench
+	$(BIN)/ruff format loader tests bench examples
+	$(BIN)/ruff check --fix loader tests bench examples
 	$(BIN)/sqlfluff fix models tests/dbt
 
 test: setup lint
