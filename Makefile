@@ -3,7 +3,7 @@
 #   make test   lint, dbt build and pytest against PostgreSQL + TimescaleDB + pgvector
 #
 # `make test` uses ARC_EVAL_TEST_DSN when set; otherwise it runs scripts/provision-timescaledb.sh
-# (Debian 12/13, root or sudo) to install and start a throwaway cluster.
+# (Debian 12/13, root or sudo) to install and start a throwaway cluster, stopped when the tests end.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -34,10 +34,15 @@ format: setup
 	$(BIN)/sqlfluff fix models tests/dbt
 
 test: setup lint
-	@ARC_EVAL_TEST_DSN="$${ARC_EVAL_TEST_DSN:-$$(bash scripts/provision-timescaledb.sh)}" && \
-	  export ARC_EVAL_TEST_DSN && \
-	  $(BIN)/python scripts/ci_build.py && \
-	  $(BIN)/pytest
+	@set -e; \
+	if [ -z "$${ARC_EVAL_TEST_DSN:-}" ]; then \
+	  pgdata=$$(mktemp -d -t arc-eval-pg.XXXXXX); \
+	  trap 'bash scripts/stop-timescaledb.sh "$$pgdata"' EXIT; \
+	  ARC_EVAL_TEST_DSN=$$(bash scripts/provision-timescaledb.sh "$$pgdata"); \
+	fi; \
+	export ARC_EVAL_TEST_DSN; \
+	$(BIN)/python scripts/ci_build.py; \
+	$(BIN)/pytest
 
 bench: setup
 	$(BIN)/python bench/ingest.py

@@ -9,6 +9,7 @@ import pkgutil
 import sys
 
 from . import __version__, commands
+from .settings import missing_extra
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except ImportError as exc:  # an optional part that this install lacks: name the extra
+        message = missing_extra(exc)
+        if message is None or args.verbose:
+            raise
+        print(f"arc-eval {args.command}: {message}", file=sys.stderr)
+        return 1
     except Exception as exc:  # one clear line, not a traceback, for expected failures
         if args.verbose:
             raise
