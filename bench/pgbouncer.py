@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[tuple[str, int, int, float, str]] = []
     try:
         print(f"server: PostgreSQL {version}; database {dbname}", flush=True)
+        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}", flush=True)
         init_warehouse(target)
         with ArcEval(target.conninfo, flush_interval=None) as db:
             cid = db.create_configuration(f"bench-{uuid.uuid4().hex[:6]}", uuid.uuid4())
