@@ -84,12 +84,14 @@ def test_loader_writes_without_the_extras(warehouse) -> None:
 
         asyncio.run(more())
         loaded = sorted({m.split(".")[0] for m in sys.modules} & HIDDEN)
-        print("SIM", sim, "LOADED", loaded)
+        higher = sorted(m for m in sys.modules if m.startswith(("arc_eval.dbt", "arc_eval.maintain",
+                                                                 "arc_eval.recommend", "arc_eval.demo")))
+        print("SIM", sim, "LOADED", loaded, "HIGHER", higher)
         """,
         env,
     )
     assert done.returncode == 0, done.stderr
-    assert "LOADED []" in done.stdout
+    assert "LOADED [] HIGHER []" in done.stdout, done.stdout  # no extra, and no part above the loader
     sim = done.stdout.split("SIM ")[1].split()[0]
     assert scalar(warehouse, f"SELECT count(*) FROM {t('outcomes')} WHERE simulation_id = %s", [sim]) == 25
 
