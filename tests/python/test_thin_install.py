@@ -67,9 +67,14 @@ def test_loader_writes_without_the_extras(warehouse) -> None:
             version = db.create_config_version(cid, {"model": "m", "temperature": 0.1})
             sim = db.start_simulation(version.version_id, ["compound_interest"])
             for i in range(20):
-                db.record_outcome(simulation_id=sim, scenario_id="compound_interest", status="success",
-                                  reliability_score=0.9, execution_time_ms=10, tokens_used=5, cost_usd=0.0,
-                                  trajectory=traj())
+                oid = db.record_outcome(simulation_id=sim, scenario_id="compound_interest", status="success",
+                                        reliability_score=0.9, execution_time_ms=10, tokens_used=5,
+                                        cost_usd=0.0, trajectory=traj())
+                db.record_tool_usage(outcome_id=oid, tool_name="calculator", call_count=1,
+                                     avg_duration_ms=3.0, success_rate=1.0)
+            for message in ("calculator timed out", "calculator timed out again"):
+                db.record_failure(outcome_id=oid, failure_type="tool_error", failure_category="tool_error",
+                                  error_message=message)  # embedded and clustered without pgvector-python
             db.finish_simulation(sim)
 
         async def more():
@@ -94,6 +99,22 @@ def test_loader_writes_without_the_extras(warehouse) -> None:
     assert "LOADED [] HIGHER []" in done.stdout, done.stdout  # no extra, and no part above the loader
     sim = done.stdout.split("SIM ")[1].split()[0]
     assert scalar(warehouse, f"SELECT count(*) FROM {t('outcomes')} WHERE simulation_id = %s", [sim]) == 25
+    tools, failures = (
+        scalar(
+            warehouse,
+            f"SELECT count(*) FROM {t(table)} JOIN {t('outcomes')} o USING (outcome_id) WHERE o.simulation_id = %s",
+            [sim],
+        )
+        for table in ("tool_usage", "failure_patterns")
+    )
+    assert (tools, failures) == (20, 2)
+    clusters = scalar(
+        warehouse,
+        f"SELECT count(DISTINCT pattern_cluster_id) FROM {t('failure_patterns')} f "
+        f"JOIN {t('outcomes')} o USING (outcome_id) WHERE o.simulation_id = %s AND f.error_embedding IS NOT NULL",
+        [sim],
+    )
+    assert clusters >= 1
 
 
 @pytest.mark.parametrize(
