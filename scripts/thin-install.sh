@@ -59,7 +59,7 @@ PY
 
 log "creating the raw schema in $dbname with $VENV"
 psql "$DSN" -Xq -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$dbname\""
-ARC_EVAL_DSN="$db_dsn" "$VENV/bin/arc-eval" init >&2
+ARC_EVAL_DATA_DIR="$work/data" ARC_EVAL_DSN="$db_dsn" "$VENV/bin/arc-eval" init >&2
 
 log "running the seed's quick start with the thin venv"
 out=$(env -u ARC_EVAL_DSN -u PGHOST -u PGPORT -u PGDATABASE -u PGUSER -u PGSERVICE -u TIMESCALEDB_HOST \
