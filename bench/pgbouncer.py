@@ -2,14 +2,15 @@
 
 (a) one loader client, direct to the server: one sandbox writing ``--baseline-outcomes`` outcomes, each
     with a tool-usage row and a failure every ``--failure-every`` outcomes (the baseline),
-(b) ``--clients`` sandboxes at once (threads, each with its own client and pool) through PgBouncer in
-    transaction pooling mode (``ARC_EVAL_POOLER=transaction``), each writing ``--outcomes`` outcomes of
-    the same mix; the peak of the server's connections is sampled from ``pg_stat_activity``.
+(b) ``--clients`` sandboxes at once (each with its own client and pool; threads spread over
+    ``--processes`` processes) through PgBouncer in transaction pooling mode (``ARC_EVAL_POOLER=transaction``),
+    each writing ``--outcomes`` outcomes of the same mix, timed from the first sandbox's start to the last
+    one's end; the peak of the server's connections is sampled from ``pg_stat_activity``.
 
 Rows are outcomes + tool usage + failures, checked by count after each run. Server: ``ARC_EVAL_DSN``,
 else ``ARC_EVAL_TEST_DSN`` (a TCP server; PgBouncer is Debian's ``pgbouncer`` package).
 
-    python bench/pgbouncer.py [--clients 200] [--outcomes 500] [--pool-size 20]
+    python bench/pgbouncer.py [--clients 200] [--outcomes 500] [--pool-size 20] [--processes 1]
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python")
 from arc_eval import ArcEval  # noqa: E402
 from arc_eval.connection import Target  # noqa: E402
 from arc_eval.dbt import init_warehouse, raw_schema  # noqa: E402
-from pgbouncer_helpers import ConnectionSampler, pgbouncer, run_crowd  # noqa: E402
+from pgbouncer_helpers import ConnectionSampler, pgbouncer, run_crowd, run_crowd_processes  # noqa: E402
 
 
 def count_rows(conninfo: str, schema: str) -> int:
@@ -54,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--failure-every", type=int, default=50)
     parser.add_argument("--pool-size", type=int, default=20, help="PgBouncer's server connections")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="spread the crowd over this many processes (threads in each)"
+    )
     args = parser.parse_args(argv)
 
     dsn = os.environ.get("ARC_EVAL_DSN") or os.environ.get("ARC_EVAL_TEST_DSN")
@@ -105,19 +109,20 @@ def main(argv: list[str] | None = None) -> int:
                 pgbouncer(dsn, pool_size=args.pool_size) as bouncer,
                 ConnectionSampler(dsn, dbname) as sampler,
             ):
-                crowd = run_crowd(
+                crowd = run_crowd_processes(
                     bouncer.dsn(dbname),
                     v.version_id,
                     scenarios,
                     clients=args.clients,
                     outcomes=args.outcomes,
+                    processes=max(1, args.processes),
                     failure_every=args.failure_every,
                 )
         finally:
             os.environ.pop("ARC_EVAL_POOLER", None)
         assert not crowd.errors, crowd.errors[:5]
         assert count_rows(target.conninfo, schema) == crowd.rows
-        label = f"(b) {args.clients} sandboxes via PgBouncer (pool {args.pool_size})"
+        label = f"(b) {args.clients} sandboxes via PgBouncer (pool {args.pool_size}, {args.processes} proc)"
         peak = f"{sampler.peak_database} (max_connections {sampler.max_connections})"
         results.append((label, args.clients, crowd.rows, crowd.seconds, peak))
     finally:

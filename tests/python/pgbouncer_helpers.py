@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import multiprocessing
 import os
 import shutil
 import socket
@@ -175,6 +176,8 @@ class CrowdResult:
     failures: int = 0
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    started: float = 0.0  # wall clock (time.time()) when the first sandbox started, and the last ended
+    ended: float = 0.0
 
     @property
     def rows(self) -> int:
@@ -265,9 +268,48 @@ def run_crowd(
         for k in range(clients)
     ]
     start = time.perf_counter()
+    result.started = time.time()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     result.seconds = time.perf_counter() - start
+    result.ended = time.time()
+    return result
+
+
+def _crowd_in_process(args: tuple) -> CrowdResult:
+    dsn, version_id, scenarios, clients, outcomes, failure_every, pooler = args
+    if pooler:
+        os.environ["ARC_EVAL_POOLER"] = pooler
+    return run_crowd(
+        dsn, version_id, scenarios, clients=clients, outcomes=outcomes, failure_every=failure_every
+    )
+
+
+def run_crowd_processes(
+    dsn: str,
+    version_id: uuid.UUID,
+    scenarios: list[str],
+    *,
+    clients: int,
+    outcomes: int,
+    processes: int,
+    failure_every: int = 50,
+) -> CrowdResult:
+    """The same crowd spread over ``processes`` processes (as sandboxes are), each running its share as threads."""
+    shares = [clients // processes + (1 if k < clients % processes else 0) for k in range(processes)]
+    pooler = os.environ.get("ARC_EVAL_POOLER", "")
+    jobs = [(dsn, version_id, scenarios, n, outcomes, failure_every, pooler) for n in shares if n]
+    with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
+        parts = pool.map(_crowd_in_process, jobs)
+    # Timed from the first sandbox's start to the last one's end: process start-up is not counted.
+    started, ended = min(p.started for p in parts), max(p.ended for p in parts)
+    result = CrowdResult(seconds=ended - started, started=started, ended=ended)
+    for part in parts:
+        result.simulations += part.simulations
+        result.outcomes += part.outcomes
+        result.tool_usage += part.tool_usage
+        result.failures += part.failures
+        result.errors += part.errors
     return result
