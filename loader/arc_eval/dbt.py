@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,26 @@ def _split_vars(args: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
     return rest, found
 
 
+def check_reachable(target: Target, timeout_s: int = 10) -> None:
+    """Connect once before dbt spends seconds parsing the project; a failure names where the target came from."""
+    import psycopg
+
+    from .connection import ConnectionError
+
+    try:
+        psycopg.connect(target.conninfo, connect_timeout=timeout_s).close()
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConnectionError(f"cannot connect to the database chosen by {target.source}: {reason}") from None
+
+
+def _colour() -> bool:
+    """Colour only on a terminal, and never when ``NO_COLOR`` is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    return sys.stdout.isatty()
+
+
 def run(
     args: Sequence[str],
     target: Target,
@@ -120,6 +141,7 @@ def run(
 
     Raises :class:`DbtError` when dbt reports failure.
     """
+    check_reachable(target)
     from dbt.cli.main import dbtRunner
 
     project = project_dir()
@@ -132,6 +154,7 @@ def run(
         cli_args = ["--quiet", *cli_args]
     env = target.libpq_env()
     env.setdefault("ARC_EVAL_TARGET", os.environ.get("ARC_EVAL_TARGET", "dev"))
+    env.setdefault("DBT_USE_COLORS", "true" if _colour() else "false")
     # Artifacts and logs go to the data folder, so concurrent runs on other databases never share them.
     work = data_dir()
     env.setdefault("DBT_TARGET_PATH", str(work / "dbt-target"))

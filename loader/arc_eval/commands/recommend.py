@@ -97,7 +97,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _connect() -> psycopg.Connection:
-    return psycopg.connect(connection.resolve().conninfo)
+    return psycopg.connect(connection.resolve(start_embedded=False).conninfo)
 
 
 def recommend_command(args: argparse.Namespace) -> int:

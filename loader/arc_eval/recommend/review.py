@@ -60,8 +60,10 @@ def resolve_id(conn: psycopg.Connection, text: str) -> uuid.UUID:
         return uuid.UUID(text)
     except ValueError:
         pass
-    if len(text) < 4 or any(ch not in "0123456789abcdef-" for ch in text):
-        raise ReviewError(f"{text!r} is not a recommendation id or id prefix")
+    if not text or any(ch not in "0123456789abcdef-" for ch in text):
+        raise ReviewError(f"{text!r} is not a recommendation id or id prefix (hex digits and dashes)")
+    if len(text) < 4:
+        raise ReviewError(f"id prefix {text!r} is too short: give at least 4 characters of the id")
     rows = conn.execute(
         sql.SQL("select recommendation_id from {} where recommendation_id::text like %s limit 2").format(
             _t("recommendations")
