@@ -32,6 +32,7 @@ from . import core
 from .api import DEFAULT_RETRY_TIMEOUT, ClientBase, FlowFactory, UnsentRowsError, outcome_kwargs, resolve_dsn
 from .buffer import Pending
 from .client import drive
+from .connection import client_kwargs
 from .core import ConfigVersion, Flow, WriteResult
 from .embeddings import Embedder
 
@@ -142,7 +143,7 @@ class AsyncArcEval(ClientBase):
             min_size=pool_min,
             max_size=pool_max,
             timeout=self.retry_timeout,
-            kwargs=self._connection_kwargs(),
+            kwargs={**self._connection_kwargs(), **client_kwargs()},
             configure=configure_async,
             check=AsyncConnectionPool.check_connection,
             open=False,

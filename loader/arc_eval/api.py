@@ -51,7 +51,7 @@ def resolve_dsn(dsn: str | None) -> str:
 def resolve_schema(schema: str | None) -> str:
     if schema:
         return schema
-    from .dbt import raw_schema
+    from .settings import raw_schema
 
     return raw_schema()
 

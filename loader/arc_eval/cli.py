@@ -10,14 +10,15 @@ import sys
 
 from . import __version__, commands
 from .connection import redact_text
+from .settings import missing_extra
 from .text import printable
 
 DESCRIPTION = """\
 Storage and analytics for evaluating AI agents: record sandbox runs in PostgreSQL, build the dbt
 models, get configuration recommendations and review them.
 
-The database is ARC_EVAL_DSN, else the PG* variables, else TIMESCALEDB_*, else the embedded server
-(start it with `arc-eval db up`)."""
+The database is ARC_EVAL_DSN, else TIMESCALEDB_CONNECTION_STRING, else the PG* variables, else
+TIMESCALEDB_*, else the embedded server (start it with `arc-eval db up`)."""
 
 EPILOG = """\
 examples:
@@ -59,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except ImportError as exc:  # an optional part that this install lacks: name the extra
+        message = missing_extra(exc)
+        if message is None or args.verbose:
+            raise
+        print(f"arc-eval {args.command}: {message}", file=sys.stderr)
+        return 1
     except Exception as exc:  # one clear line, not a traceback, for expected failures
         if args.verbose:
             raise

@@ -38,6 +38,7 @@ from psycopg_pool import ConnectionPool
 from . import core
 from .api import DEFAULT_RETRY_TIMEOUT, ClientBase, FlowFactory, UnsentRowsError, outcome_kwargs, resolve_dsn
 from .buffer import Pending
+from .connection import client_kwargs
 from .core import ConfigVersion, Flow, WriteResult
 from .embeddings import Embedder
 
@@ -165,7 +166,7 @@ class ArcEval(ClientBase):
             min_size=pool_min,
             max_size=pool_max,
             timeout=self.retry_timeout,
-            kwargs=self._connection_kwargs(),
+            kwargs={**self._connection_kwargs(), **client_kwargs()},
             configure=configure_connection,
             check=ConnectionPool.check_connection,
             open=False,

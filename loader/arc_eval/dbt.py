@@ -18,22 +18,11 @@ from typing import Any
 import yaml
 
 from .connection import Target, data_dir, private_dir, write_private
+from .settings import ANALYTICS_SCHEMA, RAW_SCHEMA, analytics_schema, raw_schema  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
 PROFILE_NAME = "arc_eval"
-ANALYTICS_SCHEMA = "arc_eval"
-RAW_SCHEMA = "arc_eval_raw"
-
-
-def raw_schema() -> str:
-    """Schema of the raw tables (dbt var ``raw_schema``; ``ARC_EVAL_RAW_SCHEMA`` overrides for both)."""
-    return os.environ.get("ARC_EVAL_RAW_SCHEMA", RAW_SCHEMA)
-
-
-def analytics_schema() -> str:
-    """Schema of the dbt models (the profile's schema, ``ARC_EVAL_SCHEMA``)."""
-    return os.environ.get("ARC_EVAL_SCHEMA", ANALYTICS_SCHEMA)
 
 
 class DbtError(RuntimeError):
