@@ -149,14 +149,14 @@ begin
     end if;
     if p_patch_sha256 is distinct from encode(sha256(convert_to(coalesce(r.suggested_yaml_changes, ''), 'UTF8')), 'hex') then
         raise exception 'recommendation %: the patch changed since it was shown (shown sha256 %): show it again and approve what you see',
-            p_id, coalesce(p_patch_sha256, 'none') using errcode = '40001';
+            p_id, coalesce(p_patch_sha256, 'none') using errcode = '55000';
     end if;
     select c.latest_version_id, v.version_number, v.config_hash into base
     from " ~ s ~ ".configurations c join " ~ s ~ ".config_versions v on v.version_id = c.latest_version_id
     where c.config_id = r.config_id for share of c;
     if base.latest_version_id is null or base.latest_version_id is distinct from p_base_version_id then
         raise exception 'recommendation %: the configuration moved: it was shown against version id %, the current version is % (%): show it again',
-            p_id, p_base_version_id, base.version_number, base.latest_version_id using errcode = '40001';
+            p_id, p_base_version_id, base.version_number, base.latest_version_id using errcode = '55000';
     end if;
     update " ~ s ~ ".recommendations set review_status = 'approved', reviewed_by = actor, reviewed_at = now(),
         reviewed_by_role = session_user::text, review_reason = null, approved_patch_sha256 = p_patch_sha256,
@@ -283,17 +283,17 @@ begin
     end if;
     if encode(sha256(convert_to(coalesce(r.suggested_yaml_changes, ''), 'UTF8')), 'hex') is distinct from r.approved_patch_sha256 then
         raise exception 'recommendation %: refused: the stored patch changed after it was approved (approved sha256 %)', p_id, r.approved_patch_sha256
-            using errcode = '40001';
+            using errcode = '55000';
     end if;
     if p_patch_sha256 is distinct from r.approved_patch_sha256 then
         raise exception 'recommendation %: refused: the patch being applied (sha256 %) is not the approved one (sha256 %)', p_id,
-            coalesce(p_patch_sha256, 'none'), r.approved_patch_sha256 using errcode = '40001';
+            coalesce(p_patch_sha256, 'none'), r.approved_patch_sha256 using errcode = '55000';
     end if;
     select c.config_id, c.latest_version_id into cfg from " ~ s ~ ".configurations c where c.config_id = r.config_id for update;
     select v.version_id, v.version_number, v.config_hash into base from " ~ s ~ ".config_versions v where v.version_id = r.approved_base_version_id;
     if cfg.latest_version_id is distinct from r.approved_base_version_id or base.config_hash is distinct from r.approved_base_sha256 then
         raise exception 'recommendation %: refused: the base moved: approved against version % (%), the configuration is now at %: re-open is not possible; make a new recommendation',
-            p_id, base.version_number, r.approved_base_version_id, cfg.latest_version_id using errcode = '40001';
+            p_id, base.version_number, r.approved_base_version_id, cfg.latest_version_id using errcode = '55000';
     end if;
     if p_canonical_json is null or p_raw_yaml is null then
         raise exception 'recommendation %: the patched configuration is missing', p_id using errcode = '22023';

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import uuid
-from typing import Any
 
 import psycopg
 
@@ -81,12 +80,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("id", help="recommendation id or unambiguous prefix")
     show.set_defaults(func=show_command)
     for name, helptext in (
-        ("approve", "approve a recommendation"),
-        ("reject", "reject a recommendation"),
-        ("apply", "apply a recommendation: make the next configuration version"),
+        ("approve", "approve a pending recommendation as `show` displays it now"),
+        ("reject", "reject a pending recommendation (with --reason)"),
+        ("reopen", "make a rejected recommendation pending again"),
+        ("apply", "apply an approved recommendation: make the next configuration version"),
     ):
         action = actions.add_parser(name, help=helptext)
         action.add_argument("id", help="recommendation id or unambiguous prefix")
+        if name == "reject":
+            action.add_argument("--reason", required=True, help="why (stored with the recommendation)")
         _add_user(action)
         action.set_defaults(func=review_command)
     fb = actions.add_parser("feedback", help="score a recommendation from 1 (useless) to 5 (excellent)")
@@ -118,8 +120,12 @@ def recommend_command(args: argparse.Namespace) -> int:
     return 0 if result.status == "completed" else 1
 
 
-def _state(row: dict[str, Any]) -> str:
-    return "applied" if row["applied"] else row["review_status"]
+_NEXT = {
+    "pending": "approve, reject --reason",
+    "approved": "apply",
+    "rejected": "reopen",
+    "applied": "nothing (final)",
+}
 
 
 def list_command(args: argparse.Namespace) -> int:
@@ -132,7 +138,7 @@ def list_command(args: argparse.Namespace) -> int:
     for r in rows:
         text = r["description"] if len(r["description"]) <= 70 else r["description"][:67] + "..."
         print(
-            f"{str(r['recommendation_id'])[:8]}  {_state(r):8}  {r['confidence']:4.2f}  {r['recommendation_type']:18}"
+            f"{str(r['recommendation_id'])[:8]}  {review.state_of(r):8}  {r['confidence']:4.2f}  {r['recommendation_type']:18}"
             f"  {(r['config_name'] or '-')[:24]:24}  {text}"
         )
     return 0
@@ -147,15 +153,28 @@ def show_command(args: argparse.Namespace) -> int:
         except review.ReviewError as exc:
             pv, problem = None, str(exc)
     print(f"recommendation {rec['recommendation_id']}")
-    print(f"  state: {_state(rec)}  type: {rec['recommendation_type']}  confidence: {rec['confidence']:.2f}")
+    print(
+        f"  state: {review.state_of(rec)}  type: {rec['recommendation_type']}  confidence: {rec['confidence']:.2f}"
+    )
     print(f"  configuration: {rec['config_name']}  made against version {rec['base_version_number']}")
     print(f"  source: {rec['source_type']} {rec['source_id']}")
     print(
         f"  model: {rec['llm_model_used']}  prompt sha256: {rec['llm_prompt_hash']}  session: {rec['session_id']}"
     )
     print(f"  impact: {json.dumps(rec['impact_estimate'], sort_keys=True)}")
+    print(
+        f"  next: {_NEXT[review.state_of(rec)]}  (pending -> approved -> applied; pending -> rejected -> reopen)"
+    )
     if rec["reviewed_by"]:
-        print(f"  reviewed by {rec['reviewed_by']} at {rec['reviewed_at']}")
+        role = f" (login {rec['reviewed_by_role']})" if rec["reviewed_by_role"] else ""
+        print(f"  reviewed by {rec['reviewed_by']}{role} at {rec['reviewed_at']}")
+    if rec["review_reason"]:
+        print(f"  reason: {rec['review_reason']}")
+    if rec["approved_patch_sha256"]:
+        print(
+            f"  approved patch sha256 {rec['approved_patch_sha256']} against version {rec['approved_base_version_id']}"
+            f" (sha256 {rec['approved_base_sha256']})"
+        )
     if rec["applied"]:
         print(
             f"  applied by {rec['applied_by']} at {rec['applied_at']} -> version {rec['applied_version_id']}"
@@ -163,7 +182,7 @@ def show_command(args: argparse.Namespace) -> int:
     if rec["feedback_score"]:
         print(f"  feedback: {rec['feedback_score']}/5")
     print(f"\n{rec['description']}\n")
-    print("YAML patch:")
+    print(f"YAML patch (sha256 {review.patch_sha256(rec['suggested_yaml_changes'])}):")
     print((rec["suggested_yaml_changes"] or "").rstrip())
     if pv is not None:
         print(f"\ndiff against the current version {pv.version_number}:")
@@ -174,24 +193,19 @@ def show_command(args: argparse.Namespace) -> int:
 
 
 def review_command(args: argparse.Namespace) -> int:
+    # A login with a principal mapping always acts as its own user: the database ignores this one then.
     user = args.user or engine.default_user_id()
     with _connect() as conn:
         rec_id = review.resolve_id(conn, args.id)
         if args.action == "apply":
             res = review.apply(conn, rec_id, user)
-            if res.already_applied:
-                print(f"{rec_id} was already applied as version {res.version_number} ({res.version_id})")
-            elif res.created:
-                print(f"applied {rec_id}: created version {res.version_number} ({res.version_id})")
-            else:
-                print(
-                    f"applied {rec_id}: identical content is version {res.version_number} ({res.version_id}), now current"
-                )
+            print(res.message)
+        elif args.action == "approve":
+            print(review.approve(conn, rec_id, user).message)
+        elif args.action == "reject":
+            print(review.reject(conn, rec_id, user, reason=args.reason).message)
         else:
-            row = review.set_review(
-                conn, rec_id, "approved" if args.action == "approve" else "rejected", user
-            )
-            print(f"{rec_id} {row['review_status']} by {row['reviewed_by']} at {row['reviewed_at']}")
+            print(review.reopen(conn, rec_id, user).message)
     return 0
 
 
