@@ -12,7 +12,12 @@ row count it should leave. Server: ``ARC_EVAL_DSN``, else ``ARC_EVAL_TEST_DSN``,
 PostgreSQL started in a temporary folder. Targets (idempotency on): loader >= 0.7x psql and >= 20x
 row-at-a-time.
 
-    python bench/ingest.py [--rows 100000] [--batch-sizes 1000,100] [--row-sample 3000]
+``--as-writer`` also runs the loader as a writer login (``arc-eval principal add``: the writer role,
+row-level security keyed on its user), and the owner's loader in ``staged`` mode, for each batch size:
+what tenant isolation costs ingest (target: writer >= 0.9x owner). Row-level security refuses
+``COPY FROM``, so the writer's loader stages every batch (COPY into a temporary table, then INSERT).
+
+    python bench/ingest.py [--rows 100000] [--batch-sizes 1000,100] [--row-sample 3000] [--as-writer]
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from arc_eval import ArcEval, core, uuid7
+from arc_eval import ArcEval, core, roles, uuid7
 from arc_eval.connection import Target
 from arc_eval.dbt import init_warehouse, raw_schema
 
@@ -216,6 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writers", default="1", help="loader writer threads to measure (comma-separated)")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument(
+        "--as-writer",
+        action="store_true",
+        help="also measure the loader as a writer login under row-level security (and the owner, staged)",
+    )
+    parser.add_argument(
         "--drop-trajectory-gin",
         action="store_true",
         help="drop the GIN index on outcomes.trajectory in the benchmark database first (shows what it costs)",
@@ -233,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
             version = admin.execute("SHOW server_version").fetchone()[0]
         params = dict(conninfo_to_dict(server.conninfo), dbname=dbname)
         target = Target(make_conninfo(**params), server.source, params)
+        writer_name = f"arc_eval_bench_writer_{uuid.uuid4().hex[:8]}"
+        writer: Target | None = None
         try:
             print(f"server: PostgreSQL {version} ({server.source}); database {dbname}", flush=True)
             with psycopg.connect(server.conninfo) as conn:
@@ -260,9 +272,16 @@ def main(argv: list[str] | None = None) -> int:
                         lambda: (yield core.FetchAll(f'SELECT scenario_id FROM "{schema}".scenarios'))
                     )
                 ]
-                cid = db.create_configuration("bench", uuid.uuid4())
+                bench_user = uuid.uuid4()
+                cid = db.create_configuration("bench", bench_user)
                 v = db.create_config_version(cid, {"model": "gpt-4o", "temperature": 0.2})
                 sim = db.start_simulation(v.version_id, scenarios[:5], "ingest benchmark")
+            if args.as_writer:
+                with psycopg.connect(target.conninfo) as conn:
+                    made = roles.add_principal(conn, writer_name, "writer", bench_user)
+                writer_params = dict(params, user=made.name, password=made.password or "")
+                writer = Target(make_conninfo(**writer_params), server.source, writer_params)
+                print(f"writer login {made.name} acting for the benchmark's user", flush=True)
             rows = make_rows(args.rows, sim, scenarios[:5], args.trajectory_bytes)
             avg = sum(len(json.dumps(r["trajectory"])) for r in rows[:200]) / min(200, len(rows))
             print(f"rows: {len(rows)}; trajectory JSON ~{avg:.0f} bytes", flush=True)
@@ -284,6 +303,16 @@ def main(argv: list[str] | None = None) -> int:
                                 f", {writers} writers" if writers > 1 else ""
                             )
                             results.append((label, len(rows), seconds))
+                    if writer is not None:
+                        if not args.staged:
+                            reset(conn, schema)
+                            seconds = run_loader(target, rows, size, "staged")
+                            assert count(conn, schema) == len(rows)
+                            results.append((f"(b) loader, batch {size}, staged", len(rows), seconds))
+                        reset(conn, schema)
+                        seconds = run_loader(writer, rows, size, "auto")
+                        assert count(conn, schema) == len(rows)
+                        results.append((f"(w) loader as writer (RLS), batch {size}", len(rows), seconds))
                 # replay the same rows: idempotency means nothing new lands
                 seconds = run_loader(
                     target, rows[: min(len(rows), 20_000)], int(args.batch_sizes.split(",")[0]), "auto"
@@ -301,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
                 label = f"(c) row-at-a-time INSERT ({len(sample)} rows after {half})"
                 results.append((label, len(sample), seconds))
         finally:
+            if writer is not None:
+                with psycopg.connect(target.conninfo) as conn:
+                    roles.remove_principal(conn, writer_name)
             if not args.keep:
                 with psycopg.connect(server.conninfo, autocommit=True) as admin:
                     admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
@@ -326,6 +358,16 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"(c) was measured on {args.row_sample} rows half-way through the table; its rows/s is extrapolated."
     )
+    for name, _, _ in results:
+        if name.startswith("(w)"):
+            size = name.rsplit(" ", 1)[1]
+            owner_auto = rate[f"(b) loader, batch {size}, auto"]
+            owner_staged = rate[f"(b) loader, batch {size}, staged"]
+            ratio = rate[name] / owner_auto
+            print(
+                f"batch {size}: writer/owner = {ratio:.2f} (target >= 0.90: {'met' if ratio >= 0.9 else 'NOT met'});"
+                f" writer/owner staged = {rate[name] / owner_staged:.2f} (the cost of the policies alone)"
+            )
     return 0
 
 
