@@ -2,7 +2,7 @@
 
     State of a recommendation: `applied` when applied, else review_status. The one state machine:
         pending -> approved -> applied,  pending -> rejected,  rejected -> pending (re-open).
-    Guard triggers (for every role, the owner included) refuse any other transition, and refuse a state
+    Guard triggers (for every role, the owner included; after the row's CHECKs) refuse any other transition, and refuse a state
     change made outside the review functions. The review functions are SECURITY DEFINER (owned by the
     schema owner, search_path pinned): inside them current_user is the schema owner, which is how the
     guards recognise them. They lock the recommendation row, check its state, record who acted
@@ -44,8 +44,9 @@ declare
 begin
     new_state := case when new.applied then 'applied' else new.review_status end;
     if tg_op = 'INSERT' then
-        if not in_review and (new_state <> 'pending' or new.reviewed_by is not null or new.approved_patch_sha256 is not null
-                or new.applied_version_id is not null) then
+        -- An unknown status is left to the CHECK constraint, which names the rule.
+        if not in_review and (new_state in ('approved', 'rejected', 'applied') or new.reviewed_by is not null
+                or new.approved_patch_sha256 is not null or new.applied_version_id is not null) then
             raise exception 'recommendations: a new recommendation is pending; review it with the review functions'
                 using errcode = '42501';
         end if;
@@ -62,6 +63,9 @@ begin
         and not in_review then
         raise exception 'recommendations: the review state changes only through the review functions (arc-eval recommendations approve/reject/reopen/apply)'
             using errcode = '42501';
+    end if;
+    if new.review_status not in ('pending', 'approved', 'rejected') then
+        return new;  -- refused by the CHECK constraint, which names the rule
     end if;
     if old_state <> new_state and (old_state, new_state) not in
             (('pending', 'approved'), ('pending', 'rejected'), ('approved', 'applied'), ('rejected', 'pending')) then
@@ -331,12 +335,13 @@ $arc$",
 {% endmacro %}
 
 
-{#- Guard triggers: {table: (trigger name, timing and events, function)}. -#}
+{#- Guard triggers: {table: (trigger name, timing and events, function)}. AFTER row triggers, so a row
+    that breaks a CHECK or a foreign key is refused by that rule first, under its name. -#}
 {% macro arc_eval_review_triggers() %}
     {{ return({
-        "recommendations": ("arc_eval_review_guard", "before insert or update", "arc_eval_review_guard"),
-        "config_versions": ("arc_eval_version_guard", "before insert", "arc_eval_version_guard"),
-        "config_diffs": ("arc_eval_version_guard", "before insert or update", "arc_eval_version_guard"),
-        "configurations": ("arc_eval_version_guard", "before update", "arc_eval_version_guard"),
+        "recommendations": ("arc_eval_review_check", "after insert or update", "arc_eval_review_guard"),
+        "config_versions": ("arc_eval_version_check", "after insert", "arc_eval_version_guard"),
+        "config_diffs": ("arc_eval_version_check", "after insert or update", "arc_eval_version_guard"),
+        "configurations": ("arc_eval_version_check", "after update", "arc_eval_version_guard"),
     }) }}
 {% endmacro %}

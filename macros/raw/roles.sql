@@ -138,12 +138,19 @@ order by entry
     {#- Memberships: the reviewer is a reader; whoever runs this macro can act as the owner. -#}
     {%- set members = [(roles.reader, roles.reviewer)] -%}
     {%- if not me[1] -%}{%- do members.append((roles.owner, me[0])) -%}{%- endif -%}
+    {%- set grants = [] -%}
     {%- for group, member in members -%}
-        {%- set found = run_query("select 1 from pg_auth_members m where m.roleid = '" ~ group ~ "'::regrole and m.member = '" ~ member ~ "'::regrole").rows -%}
-        {%- if not found -%}
-            {% do run_query("grant " ~ group ~ " to " ~ member) %}
-            {%- do changes.append("membership " ~ member ~ " in " ~ group) -%}
+        {%- if not run_query("select 1 from pg_auth_members m where m.roleid = '" ~ group ~ "'::regrole and m.member = '" ~ member ~ "'::regrole").rows -%}
+            {%- do grants.append((group, member)) -%}
         {%- endif -%}
+    {%- endfor -%}
+    {%- if grants and not (me[1] or me[2]) -%}
+        {% do log("arc-eval: roles, grants and row-level security skipped: " ~ me[0] ~ " lacks CREATEROLE to grant " ~ grants[0][0] ~ " to " ~ grants[0][1] ~ "; the raw schema stays single-user (docs/security.md)", info=True) %}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- for group, member in grants -%}
+        {% do run_query("grant " ~ group ~ " to " ~ member) %}
+        {%- do changes.append("membership " ~ member ~ " in " ~ group) -%}
     {%- endfor -%}
 
     {#- Ownership: the schema, its tables and its routines belong to the owner role. -#}

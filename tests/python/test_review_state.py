@@ -199,12 +199,12 @@ def test_apply_refuses_a_changed_patch_or_a_moved_base(world, owner):
         )
     owner.rollback()
     # Even with the guard switched off by the owner, apply checks the approved SHA-256.
-    owner.execute(f"alter table {RAW}.recommendations disable trigger arc_eval_review_guard")
+    owner.execute(f"alter table {RAW}.recommendations disable trigger arc_eval_review_check")
     owner.execute(
         f"update {RAW}.recommendations set suggested_yaml_changes = 'model: x' where recommendation_id = %s",
         [changed],
     )
-    owner.execute(f"alter table {RAW}.recommendations enable trigger arc_eval_review_guard")
+    owner.execute(f"alter table {RAW}.recommendations enable trigger arc_eval_review_check")
     owner.commit()
     with pytest.raises(review.ReviewError, match="the stored patch changed after it was approved"):
         review.apply(owner, changed, ACTOR)

@@ -18,9 +18,10 @@ from psycopg.types.json import Jsonb
 
 from arc_eval import cli, dbt, roles
 from arc_eval.client import ArcEval
+from arc_eval.connection import Target
 from arc_eval.core import NotFoundError, ValidationError
 from arc_eval.recommend import review
-from security_helpers import RAW, USER_B, World, build_world, drop_logins
+from security_helpers import RAW, USER_B, World, build_world, drop_logins, login_dsn
 
 pytestmark = pytest.mark.slow
 
@@ -250,7 +251,7 @@ def test_loader_with_a_writer_dsn_is_refused_everything_else(world):
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
             db.create_configuration("stolen name", USER_B)
         # No review bypass through the loader API.
-        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="llm_recommendation"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security policy"):
             db.create_config_version(
                 a.config_id, {"model": "gpt-4o", "temperature": 1.5}, "llm_recommendation"
             )
@@ -381,3 +382,44 @@ def test_roles_and_principal_commands(world, monkeypatch, capsys):
         assert conn.execute("select count(*) from pg_roles where rolname = %s", [name]).fetchone()[0] == 0
         with pytest.raises(roles.RoleError, match="group role"):
             roles.add_principal(conn, "arc_eval_writer", "writer", user)
+
+
+def test_without_createrole_the_schema_stays_single_user(make_database, capfd):
+    """A managed server's admin without CREATEROLE: one log line, no grants or policies, the loader works."""
+    target = make_database("nocr")
+    name = f"t_plain_{uuid.uuid4().hex[:8]}"
+    dbname = target.libpq_env()["PGDATABASE"]
+    with psycopg.connect(target.conninfo, autocommit=True) as admin:
+        admin.execute(f'create role "{name}" login')
+        # Managed servers give their admin this (the capability probe reads shared_preload_libraries).
+        admin.execute(f'grant pg_read_all_settings to "{name}"')
+        admin.execute(f'grant create on database "{dbname}" to "{name}"')
+        admin.execute("create extension if not exists vector")
+        if admin.execute("select 1 from pg_available_extensions where name = 'timescaledb'").fetchone():
+            admin.execute("create extension if not exists timescaledb")
+    plain = Target(login_dsn(target, roles.Principal(name, "owner", None)), "test")
+    try:
+        dbt.run(["run-operation", "arc_eval_create_raw_schema"], plain)
+        assert "lacks CREATEROLE" in capfd.readouterr().out
+        with psycopg.connect(plain.conninfo) as conn:
+            assert (
+                conn.execute("select count(*) from pg_policies where schemaname = %s", [RAW]).fetchone()[0]
+                == 0
+            )
+            owner = conn.execute(
+                "select pg_get_userbyid(nspowner) from pg_namespace where nspname = %s", [RAW]
+            )
+            assert owner.fetchone()[0] == name
+            conn.execute(
+                f"insert into {RAW}.scenarios (scenario_id, name, task_prompt) values ('plain_one', 'Plain one',"
+                " 'A scenario for the single-user schema')"
+            )
+        with ArcEval(plain.conninfo, flush_interval=None, pool_min=1, pool_max=1) as db:
+            config = db.create_configuration("single user", uuid.uuid4())
+            version = db.create_config_version(config, {"model": "m", "temperature": 0.1})
+            assert db.start_simulation(version.version_id, ["plain_one"])
+    finally:
+        with psycopg.connect(target.conninfo, autocommit=True) as admin:
+            admin.execute(f'drop schema if exists "{RAW}" cascade')
+            admin.execute(f'revoke all on database "{dbname}" from "{name}"')
+            admin.execute(f'drop role "{name}"')
