@@ -207,6 +207,7 @@ order by entry
     {%- if not run_query("select 1 from pg_roles where rolname = '" ~ reader ~ "'").rows -%}{{ return("") }}{%- endif -%}
     {%- for schema in schemas | unique -%}
         {% do run_query("revoke all on schema " ~ schema ~ " from public") %}
+        {% do run_query("revoke all on all routines in schema " ~ schema ~ " from public") %}
         {% do run_query("grant usage on schema " ~ schema ~ " to " ~ reader) %}
         {% do run_query("grant select on all tables in schema " ~ schema ~ " to " ~ reader) %}
     {%- endfor -%}
