@@ -864,6 +864,7 @@ class Sql:
         if not SCHEMA_NAME.match(schema):
             raise ValueError(f"invalid schema name {schema!r}")
         self.schema = schema
+        self.copy_refused: set[str] = set()  # tables whose row-level security refuses COPY FROM
 
     def t(self, table: str) -> str:
         return f'"{self.schema}"."{table}"'
@@ -918,14 +919,19 @@ def _write_rows(sql: Sql, spec: TableSpec, rows: Sequence[tuple], mode: str) -> 
     Runs inside the caller's ``SAVEPOINT arc_eval_batch`` (see :func:`_write_or_split`).
 
     mode ``auto``: COPY straight into the table; if a row already exists (a retried batch), fall back
-    to COPY into a temp staging table then ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``.
+    to COPY into a temp staging table then ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``. A table
+    under row-level security refuses COPY FROM (the writer role): then this and later batches of the
+    same ``sql`` take the staging path, whose INSERT the policies check.
     mode ``staged``: always the staging path.
     """
-    if mode == "auto":
+    if mode == "auto" and spec.name not in sql.copy_refused:
         try:
             yield CopyIn(sql.copy_direct(spec), rows)
         except psycopg.errors.UniqueViolation:
             # The caller's savepoint is still established after a rollback to it.
+            yield Execute("ROLLBACK TO SAVEPOINT arc_eval_batch")
+        except psycopg.errors.FeatureNotSupported:
+            sql.copy_refused.add(spec.name)
             yield Execute("ROLLBACK TO SAVEPOINT arc_eval_batch")
         else:
             return len(rows)
