@@ -15,7 +15,7 @@ from typing import Any
 from . import core
 from .buffer import Pending, Recorder, fill_embedding
 from .core import Flow, Sql
-from .embeddings import Embedder, default_embedder, vector_literal
+from .embeddings import Embedder, embedder_from_env, vector_literal
 
 FlowFactory = Callable[[], Flow]
 
@@ -60,7 +60,7 @@ class ClientBase(Recorder):
             raise ValueError("cluster_threshold must be between 0 and 1")
         self._init_recorder(batch_size, embed_trajectories)
         self.sql = Sql(resolve_schema(raw_schema))
-        self.embedder = embedder or default_embedder()
+        self.embedder = embedder or embedder_from_env()
         self.user_id = None if user_id is None else core.check_uuid("user_id", user_id)
         self.cluster_threshold = float(cluster_threshold)
         self.write_mode = write_mode

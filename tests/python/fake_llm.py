@@ -1,7 +1,7 @@
 """A scripted OpenAI-compatible chat-completions server on 127.0.0.1 (stdlib http.server, real HTTP).
 
 Each POST to ``/v1/chat/completions`` consumes the next scripted :class:`Reply` (the last one repeats)
-and is recorded with its arrival time (``time.monotonic()``), headers and JSON body.
+and is recorded with its arrival time (``time.monotonic()``), headers (names in lower case) and JSON body.
 """
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ class FakeLLM:
                 except ValueError:
                     body = raw
                 with fake._lock:
-                    fake.requests.append(Recorded(time.monotonic(), self.path, dict(self.headers), body))
+                    headers = {name.lower(): value for name, value in self.headers.items()}
+                    fake.requests.append(Recorded(time.monotonic(), self.path, headers, body))
                     index = min(len(fake.requests), len(fake.replies)) - 1
                     reply = fake.replies[index]
                 if self.path.rstrip("/") != "/v1/chat/completions":

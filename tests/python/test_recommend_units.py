@@ -320,6 +320,9 @@ def test_invalid_items_are_dropped_with_reasons():
         {**good, "config_id": uid()},
         {**good, "description": "short"},
         {**good, "confidence": 1.5},
+        {**good, "confidence": "0.5"},
+        {**good, "impact_estimate": {**good["impact_estimate"], "expected_delta": float("nan")}},
+        {**good, "rationale": "an extra field"},
         {**good, "impact_estimate": {"metric": "x"}},
         {**good, "suggested_yaml_changes": "temperature: 7\n"},
         {**good, "suggested_yaml_changes": "temperature: 0.9\n"},
@@ -329,19 +332,22 @@ def test_invalid_items_are_dropped_with_reasons():
     kept, dropped = validate_items([good, *bad], ctx)
     assert len(kept) == 1 and kept[0].patch == {"temperature": 0.3}
     reasons = [d["reason"] for d in dropped]
-    assert [d["index"] for d in dropped] == list(range(1, 12))
+    assert [d["index"] for d in dropped] == list(range(1, 15))
     for needle in (
         "not a JSON object",
         "recommendation_type",
         "not a time_series_analysis row",
         "not a configuration in scope",
-        "shorter than 10",
-        "between 0 and 1",
-        "expected_delta",
+        "description: String should have at least 10 characters",
+        "confidence: Input should be less than or equal to 1",
+        "impact_estimate.expected_delta: Field required",
         "fails validation: temperature",
         "does not change",
         "not valid YAML",
         "duplicate",
+        "confidence: Input should be a valid number",
+        "impact_estimate.expected_delta: Input should be a finite number",
+        "rationale: Extra inputs are not permitted",
     ):
         assert any(needle in r for r in reasons), needle
 
