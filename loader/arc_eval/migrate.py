@@ -336,9 +336,9 @@ def _load(
                 feed(copy)
             read = cur.rowcount
         inserted = conn.execute(
-            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
-                _qualified(schema, table), _column_list(table), _column_list(table), stage
-            )
+            sql.SQL(
+                "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {} ON CONFLICT DO NOTHING"
+            ).format(_qualified(schema, table), _column_list(table), _column_list(table), stage)
         ).rowcount
         counts.append((read, max(inserted, 0)))
     conn.execute("SET CONSTRAINTS ALL IMMEDIATE")  # fires the deferred checks now, so ALTER TABLE may run
@@ -348,7 +348,29 @@ def _load(
                 _qualified(schema, table), sql.Identifier(name)
             )
         )
+    for table, _, _ in parts:
+        _advance_sequences(conn, schema, table)
     return counts
+
+
+def _advance_sequences(conn: psycopg.Connection, schema: str, table: Table) -> None:
+    """Move each serial or identity sequence of ``table`` past the highest value copied into it."""
+    name = f'"{schema}"."{table.name}"'
+    rows = conn.execute(
+        "SELECT a.attname, pg_get_serial_sequence(%s, a.attname) FROM pg_attribute a "
+        "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped "
+        "AND pg_get_serial_sequence(%s, a.attname) IS NOT NULL",
+        [name, name, name],
+    ).fetchall()
+    for column, sequence in rows:
+        conn.execute(
+            sql.SQL("SELECT setval({}, greatest(max({}), 1)::bigint, max({}) IS NOT NULL) FROM {}").format(
+                sql.Literal(sequence),
+                sql.Identifier(column),
+                sql.Identifier(column),
+                _qualified(schema, table),
+            )
+        )
 
 
 def _stream(source: psycopg.Connection, query: sql.Composed) -> Feed:

@@ -187,6 +187,31 @@ def test_export_import_round_trip(source, make_database, tmp_path: Path, monkeyp
         migrate.import_csv(target, broken, init=False)
 
 
+def test_a_table_added_to_the_raw_schema_moves_too_and_its_sequence_continues(source, make_database) -> None:
+    ddl = f'CREATE TABLE "{RAW}".notes (note_id bigserial PRIMARY KEY, body text NOT NULL)'
+    with psycopg.connect(source.conninfo) as conn:
+        conn.execute(ddl)
+        conn.execute(f"INSERT INTO \"{RAW}\".notes (body) VALUES ('a'), ('b'), ('c')")
+    try:
+        target = make_database("migrate_extra")
+        with pytest.raises(
+            migrate.MigrationError, match="tables notes exist on the source but not on the target"
+        ):
+            migrate.migrate(source, target)
+        with psycopg.connect(target.conninfo) as conn:
+            conn.execute(ddl)
+        checks = {c.name: c for c in migrate.migrate(source, target, init=False)}
+        assert checks["notes"].ok and checks["notes"].inserted == 3
+        with psycopg.connect(target.conninfo) as conn:
+            new_id = conn.execute(
+                f"INSERT INTO \"{RAW}\".notes (body) VALUES ('d') RETURNING note_id"
+            ).fetchone()[0]
+        assert new_id == 4
+    finally:
+        with psycopg.connect(source.conninfo) as conn:
+            conn.execute(f'DROP TABLE "{RAW}".notes')
+
+
 def test_copy_order_puts_parents_first_and_ties_deferrable_keys() -> None:
     edges = [
         ("configurations", "config_versions", True),
