@@ -387,7 +387,7 @@ def test_cli_openai_provider_from_environment(conn, history, monkeypatch, capsys
     captured = capsys.readouterr()
     assert code == 0 and secret not in captured.out + captured.err
     assert "provider: openai  model: gpt-4o" in captured.out and f"wrote {len(items)}," in captured.out
-    assert fake.requests[0].headers["authorization"] == f"Bearer {secret}"
+    assert fake.requests[0].headers["Authorization"] == f"Bearer {secret}"
     assert fake.requests[0].body["model"] == "gpt-4o"
 
 
