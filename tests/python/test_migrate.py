@@ -8,6 +8,11 @@ servers, versions and capabilities as a real move does.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -130,6 +135,35 @@ def test_migration_resumes_without_duplicates_and_dbt_gives_the_same_views(sourc
             assert got == expected, view
             if view != "v_dashboard_active_simulations":
                 assert expected, f"{view} is empty: the comparison would prove nothing"
+
+
+def test_a_killed_migration_resumes_without_duplicates(source, make_database) -> None:
+    target = make_database("migrate_killed")
+    total = count(source, "outcomes")
+    env = {**os.environ, "ARC_EVAL_DSN": source.conninfo}
+    command = [sys.executable, "-m", "arc_eval.cli", "migrate", "--to", target.conninfo, "--batch-rows", "5"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    partial = 0
+    try:
+        deadline = time.monotonic() + 600
+        while process.poll() is None and time.monotonic() < deadline:
+            try:
+                partial = count(target, "outcomes")
+            except psycopg.errors.UndefinedTable:  # init has not made the table yet
+                partial = 0
+            if partial >= 10:
+                process.send_signal(signal.SIGKILL)  # no clean-up: the open batch dies with the connection
+                break
+            time.sleep(0.05)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    partial = count(target, "outcomes")
+    assert 10 <= partial < total
+    checks = {c.name: c for c in migrate.migrate(source, target, batch_rows=50, init=False)}
+    assert all(c.ok for c in checks.values())
+    assert checks["outcomes"].inserted == total - partial and count(target, "outcomes") == total
 
 
 def test_a_changed_row_is_reported_by_the_check(source, make_database) -> None:
