@@ -18,7 +18,7 @@ from typing import Any
 from . import core
 from .buffer import FLUSH_ORDER, Pending, Recorder, fill_embedding
 from .core import Flow, Sql, WriteResult
-from .embeddings import Embedder, default_embedder, vector_literal
+from .embeddings import Embedder, embedder_from_env, vector_literal
 
 FlowFactory = Callable[[], Flow]
 log = logging.getLogger("arc_eval.client")
@@ -97,7 +97,7 @@ class ClientBase(Recorder):
         self.retry_timeout = float(retry_timeout)
         self.retry_backoff = float(retry_backoff)
         self.sql = Sql(resolve_schema(raw_schema))
-        self.embedder = embedder or default_embedder()
+        self.embedder = embedder or embedder_from_env()
         self.user_id = None if user_id is None else core.check_uuid("user_id", user_id)
         self.cluster_threshold = float(cluster_threshold)
         self.write_mode = write_mode

@@ -157,7 +157,7 @@ def _items_from_rules(conn) -> list[dict]:
 
 
 def _openai(fake: FakeLLM, **kwargs) -> OpenAIProvider:
-    options = {"timeout": 5.0, "backoff_base": 0.01, "backoff_max": 0.05}
+    options = {"timeout": 5.0, "max_retries": 1}
     options.update(kwargs)
     return OpenAIProvider(base_url=fake.base_url, api_key="sk-test", model="gpt-4o-mini", **options)
 
@@ -397,3 +397,21 @@ def test_cli_openai_provider_from_environment(conn, history, monkeypatch, capsys
     assert "provider: openai  model: gpt-4o" in captured.out and f"wrote {len(items)}," in captured.out
     assert fake.requests[0].headers["Authorization"] == f"Bearer {secret}"
     assert fake.requests[0].body["model"] == "gpt-4o"
+
+
+def test_dry_run_never_calls_a_paid_provider_and_needs_no_key(conn, history, monkeypatch, capsys):
+    target, _ = history
+    for name in ("ARC_EVAL_LLM_API_KEY", "OPENAI_API_KEY", "ARC_EVAL_LLM_BASE_URL", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ARC_EVAL_DSN", target.conninfo)
+    before = counts(conn)
+    assert cli.main(["recommend", "--provider", "openai", "--dry-run", "--config", "support-bot"]) == 0
+    out = capsys.readouterr().out
+    assert "provider: openai  model: gpt-4o-mini  temperature: 0.1  (not called in a dry run)" in out
+    assert "=== prompt ===" in out and "would write 0," in out
+    with FakeLLM([recommendations_reply([])]) as fake:
+        monkeypatch.setenv("ARC_EVAL_LLM_BASE_URL", fake.base_url)
+        monkeypatch.setenv("ARC_EVAL_LLM_API_KEY", "sk-dry-run")
+        assert cli.main(["recommend", "--provider", "openai", "--dry-run"]) == 0
+        assert fake.requests == []
+    assert counts(conn) == before
