@@ -186,8 +186,19 @@ def _stored_recommendation(warehouse, patch_text: str) -> tuple[uuid.UUID, uuid.
 )
 def test_apply_enforces_the_allow_list_on_the_stored_patch(warehouse, patch_text, message):
     cid, rec_id = _stored_recommendation(warehouse, patch_text)
-    with psycopg.connect(warehouse.conninfo) as conn, pytest.raises(review.ReviewError, match=message):
-        review.apply(conn, rec_id, uuid.uuid4())
+    base = scalar(
+        warehouse,
+        f"SELECT base_version_id FROM {t('recommendations')} WHERE recommendation_id = %s",
+        [rec_id],
+    )
+    with psycopg.connect(warehouse.conninfo) as conn:
+        # approved as stored (a careless reviewer, or a row written behind the review's back) ...
+        review.approve(
+            conn, rec_id, uuid.uuid4(), patch_sha256=review.patch_sha256(patch_text), base_version_id=base
+        )
+        # ... apply still re-validates the stored patch against the allow-list
+        with pytest.raises(review.ReviewError, match=message):
+            review.apply(conn, rec_id, uuid.uuid4())
     versions = query(
         warehouse, f"SELECT version_number FROM {t('config_versions')} WHERE config_id = %s", [cid]
     )
@@ -203,6 +214,7 @@ def test_apply_enforces_the_allow_list_on_the_stored_patch(warehouse, patch_text
 def test_apply_of_an_allowed_stored_patch_still_works(warehouse):
     cid, rec_id = _stored_recommendation(warehouse, "tool_config.web_search.timeout_ms: 16000\n")
     with psycopg.connect(warehouse.conninfo) as conn:
+        review.approve(conn, rec_id, uuid.uuid4())
         result = review.apply(conn, rec_id, uuid.uuid4())
     assert result.version_number == 2 and result.created
     parsed = scalar(

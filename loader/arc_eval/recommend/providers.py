@@ -256,7 +256,7 @@ class OpenAIProvider:
         size = len(raw.http_response.content)
         if size > MAX_RESPONSE_BYTES:
             raise ProviderError(
-                f"{self.base_url}/chat/completions answered with {size} bytes (at most {MAX_RESPONSE_BYTES})"
+                f"{self.base_url}/chat/completions answered with more than {MAX_RESPONSE_BYTES} bytes ({size})"
             )
         try:
             completion = raw.parse()

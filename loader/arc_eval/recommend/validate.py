@@ -77,7 +77,7 @@ class RecommendationsResponse(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    recommendations: list[Recommendation] = Field(max_length=MAX_ITEMS)
+    recommendations: list[Recommendation]
 
 
 def response_schema() -> dict[str, Any]:
@@ -154,7 +154,10 @@ def parse_response(text: str) -> list[Any]:
                 raise MalformedOutput(
                     f"provider answer is not a JSON object with a 'recommendations' list: {_reason(error)}"
                 ) from None
-    return json.loads(text)["recommendations"]
+    items = json.loads(text)["recommendations"]
+    if len(items) > MAX_ITEMS:
+        raise MalformedOutput(f"provider answer has more than {MAX_ITEMS} recommendations")
+    return items
 
 
 def validate_item(item: Any, ctx: ValidationContext) -> Candidate:
