@@ -185,17 +185,21 @@ class Recorder:
             while len(self._outcome_times) > 50_000:
                 self._outcome_times.popitem(last=False)
 
-    def _outcome_time(self, values: dict[str, Any]) -> None:
+    def _outcome_time(self, values: dict[str, Any]) -> dict[str, Any]:
+        """``values`` with the outcome's ``execution_time`` filled in when it was omitted."""
         if values.get("execution_time") is not None:
-            return
+            return values
         outcome = core.check_uuid("outcome_id", values.get("outcome_id"))
         with self._times_lock:
             when = self._outcome_times.get(outcome)
         if when is None:
             raise ValidationError("execution_time", "is required (the execution_time of the outcome)")
-        values["execution_time"] = when
+        return {**values, "execution_time": when}
 
     def _pending(self, spec: TableSpec, values: dict[str, Any], row: tuple, text: str | None) -> Pending:
+        """A buffered row; keyed by id alone when the caller's call does not fix its time (see
+        :func:`arc_eval.core.keyed_by_time`: the outcome time a tool-usage row or a failure inherits
+        is taken as not fixed)."""
         return Pending(row, text, row_size(row), not core.keyed_by_time(spec, values, row))
 
     def _prepare_outcome(self, values: dict[str, Any]) -> tuple[str, Pending, uuid.UUID]:
@@ -207,13 +211,11 @@ class Recorder:
         return "outcomes", self._pending(OUTCOMES, values, row, text), row[names.index("outcome_id")]
 
     def _prepare_tool_usage(self, values: dict[str, Any]) -> tuple[str, Pending, uuid.UUID]:
-        self._outcome_time(values)
-        row = core.encode_row(TOOL_USAGE, values, limits=self.limits)
+        row = core.encode_row(TOOL_USAGE, self._outcome_time(values), limits=self.limits)
         return "tool_usage", self._pending(TOOL_USAGE, values, row, None), row[0]
 
     def _prepare_failure(self, values: dict[str, Any]) -> tuple[str, Pending, uuid.UUID]:
-        self._outcome_time(values)
-        row = core.encode_row(FAILURE_PATTERNS, values, limits=self.limits)
+        row = core.encode_row(FAILURE_PATTERNS, self._outcome_time(values), limits=self.limits)
         names = FAILURE_PATTERNS.column_names
         text = None
         if row[names.index("error_embedding")] is None:

@@ -600,17 +600,17 @@ def encode_row(
 
 
 def keyed_by_time(spec: TableSpec, values: Mapping[str, Any], row: Sequence[Any]) -> bool:
-    """Whether a retry of this row is certain to carry the same primary key (id, execution_time).
+    """Whether a re-send of the same call is certain to carry the same primary key (id, execution_time).
 
-    True when the client made the id (a retry reuses this very row), or when the time is the one inside
-    the caller's UUIDv7 id. Otherwise (a uuid4 id, or an explicit time that the caller may give or
-    omit on a retry) the row is checked by id alone before it is written (see :func:`write_batch_flow`).
+    True when the client made the id (its own retries reuse this very row), when the caller gave
+    ``execution_time``, or when the time is the one inside the caller's UUIDv7 id. Otherwise (a caller's
+    id of another version without ``execution_time``, whose time defaults to now) the row is checked by
+    id alone before it is written (see :func:`write_batch_flow`).
     """
-    if values.get(spec.id_column) is None:
+    if values.get(spec.id_column) is None or values.get("execution_time") is not None:
         return True
     names = spec.column_names
-    record_id = row[names.index(spec.id_column)]
-    return time_of_id(record_id) == row[names.index("execution_time")]
+    return time_of_id(row[names.index(spec.id_column)]) == row[names.index("execution_time")]
 
 
 def row_payload(spec: TableSpec, row: Sequence[Any]) -> dict[str, Any]:
