@@ -47,6 +47,7 @@ test: setup lint
 bench: setup
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/rollups.py
+	$(BIN)/python bench/migrate.py
 
 clean:
 	rm -rf target logs .pytest_cache .ruff_cache

@@ -17,7 +17,13 @@ through a TCP proxy on loopback that delays every chunk by half the round-trip t
 row-at-a-time sample shrinks with the RTT so that it stays within seconds (its rows/s is per row).
 Targets (idempotency on): loader >= 0.8x psql direct; loader >= 30x row-at-a-time at 1 ms RTT.
 
+``--as-writer`` also runs the loader as a writer login (``arc-eval principal add``: the writer role,
+row-level security keyed on its user), and the owner's loader in ``staged`` mode, for each batch size, on
+the direct path: what tenant isolation costs ingest (target: writer >= 0.9x owner). Row-level security
+refuses ``COPY FROM``, so the writer's loader stages every batch (COPY into a temporary table, then INSERT).
+
     python bench/ingest.py [--rows 100000] [--batch-sizes 1000,100] [--row-sample 3000] [--rtt-ms 1 --rtt-ms 20]
+                           [--as-writer]
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from arc_eval import ArcEval, core, uuid7
+from arc_eval import ArcEval, core, roles, uuid7
 from arc_eval.connection import Target
 from arc_eval.dbt import init_warehouse, raw_schema
 
@@ -310,6 +316,11 @@ def main(argv: list[str] | None = None) -> int:
         help="also measure through a loopback proxy adding this round-trip time (repeatable)",
     )
     parser.add_argument(
+        "--as-writer",
+        action="store_true",
+        help="also measure the loader as a writer login under row-level security (and the owner, staged)",
+    )
+    parser.add_argument(
         "--drop-trajectory-gin",
         action="store_true",
         help="drop the GIN index on outcomes.trajectory in the benchmark database first (shows what it costs)",
@@ -327,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
             version = admin.execute("SHOW server_version").fetchone()[0]
         params = dict(conninfo_to_dict(server.conninfo), dbname=dbname)
         target = Target(make_conninfo(**params), server.source, params)
+        writer_name = f"arc_eval_bench_writer_{uuid.uuid4().hex[:8]}"
+        writer: Target | None = None
         try:
             print(f"server: PostgreSQL {version} ({server.source}); database {dbname}", flush=True)
             print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}", flush=True)
@@ -355,9 +368,16 @@ def main(argv: list[str] | None = None) -> int:
                         lambda: (yield core.FetchAll(f'SELECT scenario_id FROM "{schema}".scenarios'))
                     )
                 ]
-                cid = db.create_configuration("bench", uuid.uuid4())
+                bench_user = uuid.uuid4()
+                cid = db.create_configuration("bench", bench_user)
                 v = db.create_config_version(cid, {"model": "gpt-4o", "temperature": 0.2})
                 sim = db.start_simulation(v.version_id, scenarios[:5], "ingest benchmark")
+            if args.as_writer:
+                with psycopg.connect(target.conninfo) as conn:
+                    made = roles.add_principal(conn, writer_name, "writer", bench_user)
+                writer_params = dict(params, user=made.name, password=made.password or "")
+                writer = Target(make_conninfo(**writer_params), server.source, writer_params)
+                print(f"writer login {made.name} acting for the benchmark's user", flush=True)
             rows = make_rows(args.rows, sim, scenarios[:5], args.trajectory_bytes)
             avg = sum(len(json.dumps(r["trajectory"])) for r in rows[:200]) / min(200, len(rows))
             print(f"rows: {len(rows)}; trajectory JSON ~{avg:.0f} bytes", flush=True)
@@ -387,6 +407,18 @@ def main(argv: list[str] | None = None) -> int:
                                     f", {writers} writers" if writers > 1 else ""
                                 )
                                 results.append(Result(label, path, rtt, len(rows), seconds))
+                        if writer is not None and not rtt:
+                            if not args.staged:
+                                reset(conn, schema)
+                                seconds = run_loader(reach, rows, size, "staged")
+                                assert count(conn, schema) == len(rows)
+                                label = f"(b) loader, batch {size}, staged"
+                                results.append(Result(label, path, rtt, len(rows), seconds))
+                            reset(conn, schema)
+                            seconds = run_loader(writer, rows, size, "auto")
+                            assert count(conn, schema) == len(rows)
+                            label = f"(w) loader as writer (RLS), batch {size}"
+                            results.append(Result(label, path, rtt, len(rows), seconds))
                     if not rtt:
                         # replay the same rows: idempotency means nothing new lands
                         replay = rows[: min(len(rows), 20_000)]
@@ -414,6 +446,9 @@ def main(argv: list[str] | None = None) -> int:
                         )
                     )
         finally:
+            if writer is not None:
+                with psycopg.connect(target.conninfo) as conn:
+                    roles.remove_principal(conn, writer_name)
             if not args.keep:
                 with psycopg.connect(server.conninfo, autocommit=True) as admin:
                     admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
@@ -480,6 +515,16 @@ def report(results: list[Result], row_sample: int) -> None:
     else:
         print("target loader >= 30x row-at-a-time at 1 ms RTT: not measured (add --rtt-ms 1)")
     print(f"(c) was measured on up to {row_sample} rows half-way through the table; its rows/s is per row.")
+    rate = {r.method: r.rate for r in results if r.rtt == 0}
+    for name in rate:
+        if name.startswith("(w)"):
+            size = name.rsplit(" ", 1)[1]
+            ratio = rate[name] / rate[f"(b) loader, batch {size}, auto"]
+            staged = rate[name] / rate[f"(b) loader, batch {size}, staged"]
+            print(
+                f"batch {size}: writer/owner = {ratio:.2f} (target >= 0.90: {'met' if ratio >= 0.9 else 'NOT met'});"
+                f" writer/owner staged = {staged:.2f} (the cost of the policies alone)"
+            )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.rows import dict_row
 
+from .raw_rules import describe_retention
+
 PROBE_SQL = """
 select
     (select extversion from pg_extension where extname = 'timescaledb') as timescaledb_version,
@@ -149,8 +151,7 @@ def features(caps: Capabilities) -> list[Feature]:
         Feature(
             "retention policies",
             caps.has_policies,
-            "policies: outcomes 2 years, failure_patterns 1 year, tool_usage 6 months; "
-            "audit_log 1 year by a scheduled job (batched DELETE)"
+            f"policies and a scheduled job for audit_log (batched DELETE): {describe_retention()}"
             if caps.has_policies
             else f"{lic_off}; run `arc-eval maintain` to apply the same windows "
             + (

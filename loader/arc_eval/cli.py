@@ -9,7 +9,9 @@ import pkgutil
 import sys
 
 from . import __version__, commands
+from .connection import redact_text
 from .settings import missing_extra
+from .text import printable
 
 DESCRIPTION = """\
 Storage and analytics for evaluating AI agents: record sandbox runs in PostgreSQL, build the dbt
@@ -67,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # one clear line, not a traceback, for expected failures
         if args.verbose:
             raise
-        print(f"arc-eval {args.command}: {exc}", file=sys.stderr)
+        message = printable(redact_text(str(exc)), keep_newlines=False)  # stored text, maybe a secret
+        print(f"arc-eval {args.command}: {message}", file=sys.stderr)
         return 1
 
 

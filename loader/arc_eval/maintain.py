@@ -1,7 +1,6 @@
 """Retention for servers without TimescaleDB policy jobs (``arc-eval maintain``).
 
-The windows are the seed's (section 4C): outcomes 2 years, failure_patterns 1 year, tool_usage 6 months,
-audit_log 1 year. A hypertable loses whole chunks older than its window (``drop_chunks``); any other table
+The windows are the seed's (section 4C), from the raw rules (:mod:`arc_eval.raw_rules`). A hypertable loses whole chunks older than its window (``drop_chunks``); any other table
 loses its old rows by a DELETE in batches, each batch committed on its own. On the community license the
 same windows are also scheduled as policies and a job by ``arc_eval_create_raw_schema``.
 """
@@ -15,13 +14,17 @@ from psycopg import sql
 
 from . import dbt
 from .capabilities import probe
+from .raw_rules import RETENTION_WINDOWS
 
 # table -> (time column, retention window); children before parents.
+TIME_COLUMNS = {
+    "tool_usage": "execution_time",
+    "failure_patterns": "execution_time",
+    "outcomes": "execution_time",
+    "audit_log": "timestamp",
+}
 RETENTION: dict[str, tuple[str, str]] = {
-    "tool_usage": ("execution_time", "6 months"),
-    "failure_patterns": ("execution_time", "1 year"),
-    "outcomes": ("execution_time", "2 years"),
-    "audit_log": ("timestamp", "1 year"),
+    table: (column, RETENTION_WINDOWS[table]) for table, column in TIME_COLUMNS.items()
 }
 
 

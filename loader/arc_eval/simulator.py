@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from . import raw_rules
 from .recommend.pricing import DEFAULT_PRICES, Price
 
 DEFAULT_SEED = 7
@@ -322,7 +323,7 @@ def _suite(rng: random.Random, tools: Sequence[str], scenarios: Sequence[Scenari
 
     ranked = sorted(scenarios, key=lambda s: (-coverage(s), rng.random()))
     chosen: list[Scenario] = []
-    for level in ("easy", "medium", "hard"):
+    for level in raw_rules.DIFFICULTY_LEVELS:
         chosen += [s for s in ranked if s.difficulty == level][:2]
     for s in ranked:
         if len(chosen) >= size:

@@ -18,14 +18,14 @@
     ],
     "primary_key": ["log_id"],
     "constraints": [
-        ("audit_log_operation_check", "CHECK (operation IN ('INSERT', 'UPDATE', 'DELETE'))"),
+        ("audit_log_operation_check", arc_eval_check_in("operation", "audit_operations")),
     ],
     "indexes": [
         ("idx_audit_log_timestamp_brin", "USING brin (\"timestamp\")"),
         ("idx_audit_log_table_time", "(table_name, \"timestamp\" DESC)"),
     ],
     "retention_column": "timestamp",
-    "retention": "1 year",
+    "retention": arc_eval_rule("retention")["audit_log"],
     "audited": false,
 }) }}
 {% endmacro %}

@@ -19,7 +19,7 @@
     "primary_key": ["diff_id"],
     "constraints": [
         ("config_diffs_diff_yaml_check", "CHECK (length(diff_yaml) <= 524288)"),
-        ("config_diffs_approval_status_check", "CHECK (approval_status IN ('pending', 'approved', 'rejected'))"),
+        ("config_diffs_approval_status_check", arc_eval_check_in("approval_status", "approval_statuses")),
         ("config_diffs_config_id_fkey", "FOREIGN KEY (config_id) REFERENCES " ~ s ~ ".configurations (config_id) ON DELETE CASCADE"),
         ("config_diffs_version_before_fkey", "FOREIGN KEY (version_before) REFERENCES " ~ s ~ ".config_versions (version_id)"),
         ("config_diffs_version_after_fkey", "FOREIGN KEY (version_after) REFERENCES " ~ s ~ ".config_versions (version_id)"),

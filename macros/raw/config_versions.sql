@@ -21,7 +21,7 @@
         ("config_versions_version_number_check", "CHECK (version_number > 0)"),
         ("config_versions_raw_yaml_check", "CHECK (length(raw_yaml) <= 1048576)"),
         ("config_versions_config_hash_check", "CHECK (length(config_hash) = 64)"),
-        ("config_versions_generated_by_check", "CHECK (generated_by IN ('manual', 'llm_recommendation', 'diff_engine', 'api'))"),
+        ("config_versions_generated_by_check", arc_eval_check_in("generated_by", "generated_by")),
         ("config_versions_config_id_fkey", "FOREIGN KEY (config_id) REFERENCES " ~ s ~ ".configurations (config_id) ON DELETE CASCADE"),
         ("config_versions_config_id_version_number_key", "UNIQUE (config_id, version_number)"),
         ("valid_parsed_config", "CHECK (parsed_config ? 'model' AND parsed_config ? 'temperature' AND (parsed_config ->> 'temperature')::numeric BETWEEN 0 AND 2)"),

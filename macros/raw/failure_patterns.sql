@@ -23,7 +23,7 @@
     "primary_key": ["pattern_id", "execution_time"],
     "constraints": [
         ("failure_patterns_failure_type_check", "CHECK (length(failure_type) <= 100)"),
-        ("failure_patterns_failure_category_check", "CHECK (failure_category IN ('timeout', 'tool_error', 'model_error', 'validation_error', 'system_error', 'sandbox_error', 'modal_error', 'unknown'))"),
+        ("failure_patterns_failure_category_check", arc_eval_check_in("failure_category", "failure_categories")),
         ("failure_patterns_error_message_check", "CHECK (length(error_message) <= 10000)"),
         ("failure_patterns_cluster_confidence_check", "CHECK (cluster_confidence BETWEEN 0 AND 1)"),
         ("failure_patterns_similar_failures_count_check", "CHECK (similar_failures_count >= 0)"),
@@ -44,7 +44,7 @@
         "orderby": "execution_time DESC, pattern_id",
         "after": "14 days",
     },
-    "retention": "1 year",
+    "retention": arc_eval_rule("retention")["failure_patterns"],
     "audited": false,
 }) }}
 {% endmacro %}

@@ -32,7 +32,7 @@
     "constraints": [
         ("llm_recommendation_sessions_total_outcomes_analyzed_check", "CHECK (total_outcomes_analyzed >= 0)"),
         ("llm_recommendation_sessions_analysis_cost_usd_check", "CHECK (analysis_cost_usd >= 0)"),
-        ("llm_recommendation_sessions_session_status_check", "CHECK (session_status IN ('requested', 'running', 'completed', 'failed'))"),
+        ("llm_recommendation_sessions_session_status_check", arc_eval_check_in("session_status", "session_statuses")),
         ("llm_recommendation_sessions_prompt_sha256_check", "CHECK (length(prompt_sha256) = 64)"),
         ("valid_analysis_window", "CHECK (analysis_end_time >= analysis_start_time)"),
         ("valid_data_window", "CHECK (data_window_end >= data_window_start)"),

@@ -28,13 +28,13 @@
     ],
     "primary_key": ["outcome_id", "execution_time"],
     "constraints": [
-        ("outcomes_status_check", "CHECK (status IN ('success', 'error', 'timeout', 'cancelled'))"),
+        ("outcomes_status_check", arc_eval_check_in("status", "outcome_statuses")),
         ("outcomes_reliability_score_check", "CHECK (reliability_score BETWEEN 0 AND 1)"),
         ("outcomes_execution_time_ms_check", "CHECK (execution_time_ms >= 0)"),
         ("outcomes_tokens_used_check", "CHECK (tokens_used >= 0)"),
         ("outcomes_cost_usd_check", "CHECK (cost_usd >= 0)"),
         ("outcomes_retry_count_check", "CHECK (retry_count >= 0)"),
-        ("outcomes_error_category_check", "CHECK (error_category IN ('timeout', 'tool_error', 'model_error', 'validation_error', 'system_error', 'sandbox_error'))"),
+        ("outcomes_error_category_check", arc_eval_check_in("error_category", "error_categories")),
         ("outcomes_simulation_id_fkey", "FOREIGN KEY (simulation_id) REFERENCES " ~ s ~ ".simulations (simulation_id) ON DELETE CASCADE"),
         ("outcomes_scenario_id_fkey", "FOREIGN KEY (scenario_id) REFERENCES " ~ s ~ ".scenarios (scenario_id)"),
         ("valid_trajectory", "CHECK (trajectory ? 'start_time' AND trajectory ? 'status')"),
@@ -57,7 +57,7 @@
         "orderby": "execution_time DESC, outcome_id",
         "after": "7 days",
     },
-    "retention": "2 years",
+    "retention": arc_eval_rule("retention")["outcomes"],
     "audited": false,
 }) }}
 {% endmacro %}

@@ -1,4 +1,4 @@
-{#- Raw table `recommendations` (seed section 2, table 10, plus the contract's review columns):
+{#- Raw table `recommendations` (seed section 2, table 10, plus the contract's review columns and what an approval pins (docs/security.md)):
     LLM-generated improvement suggestions, linked to their session by session_id. -#}
 {% macro arc_eval_raw_recommendations() %}
 {%- set s = arc_eval_raw_schema_name() -%}
@@ -28,19 +28,29 @@
         ("reviewed_by", "uuid"),
         ("reviewed_at", "timestamptz"),
         ("applied_version_id", "uuid"),
+        ("review_reason", "text"),
+        ("approved_patch_sha256", "text"),
+        ("approved_base_version_id", "uuid"),
+        ("approved_base_sha256", "text"),
+        ("reviewed_by_role", "text"),
+        ("applied_by_role", "text"),
     ],
     "primary_key": ["recommendation_id"],
     "constraints": [
-        ("recommendations_source_type_check", "CHECK (source_type IN ('simulation', 'outcome', 'config_diff', 'pattern_analysis', 'time_series_analysis'))"),
-        ("recommendations_recommendation_type_check", "CHECK (recommendation_type IN ('config_change', 'scenario_addition', 'tool_optimization', 'performance_tuning', 'modal_optimization'))"),
+        ("recommendations_source_type_check", arc_eval_check_in("source_type", "source_types")),
+        ("recommendations_recommendation_type_check", arc_eval_check_in("recommendation_type", "recommendation_types")),
         ("recommendations_description_check", "CHECK (length(description) >= 10)"),
         ("recommendations_confidence_check", "CHECK (confidence BETWEEN 0 AND 1)"),
         ("recommendations_feedback_score_check", "CHECK (feedback_score BETWEEN 1 AND 5)"),
-        ("recommendations_review_status_check", "CHECK (review_status IN ('pending', 'approved', 'rejected'))"),
+        ("recommendations_review_status_check", arc_eval_check_in("review_status", "review_statuses")),
         ("recommendations_session_id_fkey", "FOREIGN KEY (session_id) REFERENCES " ~ s ~ ".llm_recommendation_sessions (session_id)"),
         ("recommendations_config_id_fkey", "FOREIGN KEY (config_id) REFERENCES " ~ s ~ ".configurations (config_id)"),
         ("recommendations_base_version_id_fkey", "FOREIGN KEY (base_version_id) REFERENCES " ~ s ~ ".config_versions (version_id)"),
         ("recommendations_applied_version_id_fkey", "FOREIGN KEY (applied_version_id) REFERENCES " ~ s ~ ".config_versions (version_id)"),
+        ("recommendations_review_reason_check", "CHECK (length(review_reason) <= 2000)"),
+        ("recommendations_approved_patch_sha256_check", "CHECK (length(approved_patch_sha256) = 64)"),
+        ("recommendations_approved_base_sha256_check", "CHECK (length(approved_base_sha256) = 64)"),
+        ("recommendations_approved_base_version_id_fkey", "FOREIGN KEY (approved_base_version_id) REFERENCES " ~ s ~ ".config_versions (version_id)"),
         ("valid_application", "CHECK ((applied = false AND applied_at IS NULL) OR (applied = true AND applied_at IS NOT NULL))"),
     ],
     "indexes": [

@@ -21,7 +21,7 @@
         ("scenarios_scenario_id_check", "CHECK (length(scenario_id) <= 100)"),
         ("scenarios_name_check", "CHECK (length(name) >= 3 AND length(name) <= 200)"),
         ("scenarios_task_prompt_check", "CHECK (length(task_prompt) >= 10)"),
-        ("scenarios_difficulty_level_check", "CHECK (difficulty_level IN ('easy', 'medium', 'hard'))"),
+        ("scenarios_difficulty_level_check", arc_eval_check_in("difficulty_level", "difficulty_levels")),
         ("scenarios_tags_check", "CHECK (array_length(tags, 1) <= 20)"),
         ("scenarios_estimated_duration_ms_check", "CHECK (estimated_duration_ms > 0)"),
         ("valid_scenario_id", "CHECK (scenario_id ~ '^[a-z0-9_]+$')"),

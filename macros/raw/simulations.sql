@@ -30,7 +30,7 @@
     "constraints": [
         ("simulations_scenario_set_check", "CHECK (cardinality(scenario_set) > 0)"),
         ("simulations_simulation_name_check", "CHECK (length(simulation_name) <= 200)"),
-        ("simulations_status_check", "CHECK (status IN ('pending', 'running', 'completed', 'failed', 'cancelled'))"),
+        ("simulations_status_check", arc_eval_check_in("status", "simulation_statuses")),
         ("simulations_total_scenarios_check", "CHECK (total_scenarios > 0)"),
         ("simulations_completed_scenarios_check", "CHECK (completed_scenarios >= 0)"),
         ("simulations_overall_score_check", "CHECK (overall_score BETWEEN 0 AND 1)"),

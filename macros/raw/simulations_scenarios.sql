@@ -17,7 +17,7 @@
     "primary_key": ["simulation_id", "scenario_id"],
     "constraints": [
         ("simulations_scenarios_execution_order_check", "CHECK (execution_order > 0)"),
-        ("simulations_scenarios_status_check", "CHECK (status IN ('pending', 'running', 'completed', 'failed', 'skipped'))"),
+        ("simulations_scenarios_status_check", arc_eval_check_in("status", "scenario_statuses")),
         ("simulations_scenarios_retry_count_check", "CHECK (retry_count >= 0)"),
         ("simulations_scenarios_simulation_id_fkey", "FOREIGN KEY (simulation_id) REFERENCES " ~ s ~ ".simulations (simulation_id) ON DELETE CASCADE"),
         ("simulations_scenarios_scenario_id_fkey", "FOREIGN KEY (scenario_id) REFERENCES " ~ s ~ ".scenarios (scenario_id)"),

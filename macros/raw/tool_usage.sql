@@ -39,7 +39,7 @@
         "orderby": "execution_time DESC, usage_id",
         "after": "7 days",
     },
-    "retention": "6 months",
+    "retention": arc_eval_rule("retention")["tool_usage"],
     "audited": false,
 }) }}
 {% endmacro %}

@@ -45,11 +45,14 @@ def test_timescaledb_variables_build_a_conninfo_with_ssl() -> None:
     params = conninfo_to_dict(target.conninfo)
     assert target.source == "TIMESCALEDB_* variables"
     assert params["host"] == "tsdb.example" and params["port"] == "6543"
-    assert params["sslmode"] == "require"  # the seed's default for the cloud
+    assert params["sslmode"] == "verify-full"  # the certificate is checked, not only the encryption
     assert SECRET not in target.redacted()
 
-    explicit = resolve({**env, "TIMESCALEDB_SSL_MODE": "verify-full"}, start_embedded=False)
-    assert conninfo_to_dict(explicit.conninfo)["sslmode"] == "verify-full"
+    explicit = resolve({**env, "TIMESCALEDB_SSL_MODE": "require"}, start_embedded=False)
+    assert conninfo_to_dict(explicit.conninfo)["sslmode"] == "require"
+    rooted = resolve({**env, "TIMESCALEDB_SSL_ROOT_CERT": "system"}, start_embedded=False)
+    assert conninfo_to_dict(rooted.conninfo)["sslrootcert"] == "system"
+    assert rooted.libpq_env()["PGSSLROOTCERT"] == "system"
 
 
 def test_nothing_configured_is_a_clear_error_when_embedded_is_not_allowed() -> None:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import uuid
+from importlib import resources
 
 import pytest
+import yaml
 
 from arc_eval.core import prepare_config
 from arc_eval.recommend import prompt as prompt_mod
 from arc_eval.recommend import rules
 from arc_eval.recommend.engine import validation_context
-from arc_eval.recommend.patch import PatchError, apply_patch, parse_patch, unified_diff
+from arc_eval.recommend.patch import PatchError, apply_patch, parse_patch, parse_policy, unified_diff
 from arc_eval.recommend.validate import parse_response, validate_items
 
 
@@ -26,8 +28,14 @@ def test_patch_sets_nested_paths_indexes_lists_and_deletes():
         "tools": ["x", {"name": "y"}],
         "tool_config": {"x": {"timeout_ms": 1}},
     }
+    anything = parse_policy(
+        "rules: [{path: model, type: string}, {path: new.deep.key, type: boolean},"
+        " {path: temperature, type: number}, {path: '*.*.*', type: integer}]",
+        "test",
+    )
     patch = parse_patch(
-        "temperature: 0.2\ntools.1.max_retries: 3\ntool_config.x.timeout_ms: 5000\nnew.deep.key: true\nmodel: b\n"
+        "temperature: 0.2\ntools.1.max_retries: 3\ntool_config.x.timeout_ms: 5000\nnew.deep.key: true\nmodel: b\n",
+        anything,
     )
     out = apply_patch(config, patch)
     assert out["temperature"] == 0.2 and out["model"] == "b"
@@ -45,7 +53,7 @@ def test_patch_sets_nested_paths_indexes_lists_and_deletes():
         ("", "empty"),
         ("- a\n- b\n", "mapping"),
         ("a..b: 1\n", "dotted path"),
-        ("key: [unclosed\n", "not valid YAML"),
+        ("temperature: [unclosed\n", "not valid YAML"),
     ],
 )
 def test_patch_text_errors(text, message):
@@ -68,7 +76,7 @@ def test_prompt_is_versioned_and_hash_is_deterministic():
         "a": 2,
     }
     one, two = prompt_mod.render(inputs), prompt_mod.render(dict(reversed(list(inputs.items()))))
-    assert one.template_version == "recommend_v1"
+    assert one.template_version == "recommend_v2"
     assert one.sha256 == two.sha256 and len(one.sha256) == 64
     assert "cfg-a" in one.user and '"z":1' in one.user
     assert "$max_recommendations" not in one.system and "at most 10 items" in one.system
@@ -257,9 +265,15 @@ def _inputs() -> dict:
     }
 
 
-def test_rules_cover_each_pattern_and_pass_validation():
+def test_rules_cover_each_pattern_and_pass_validation(tmp_path, monkeypatch):
     inputs = _inputs()
     ids = inputs["_ids"]
+    # The default allow-list does not let a recommendation switch the model: the rule is silent.
+    assert not [i for i in rules.recommend(inputs) if "model" in yaml.safe_load(i["suggested_yaml_changes"])]
+    policy = tmp_path / "policy.yml"
+    default = resources.files("arc_eval.recommend").joinpath("patch_policy.yml").read_text()
+    policy.write_text(default + "  - {path: model, type: string, max_length: 100}\n")
+    monkeypatch.setenv("ARC_EVAL_PATCH_POLICY", str(policy))
     items = rules.recommend(inputs)
     kept, dropped = validate_items(
         parse_response(json.dumps({"recommendations": items})), validation_context(inputs)
@@ -320,28 +334,44 @@ def test_invalid_items_are_dropped_with_reasons():
         {**good, "config_id": uid()},
         {**good, "description": "short"},
         {**good, "confidence": 1.5},
+        {**good, "confidence": "0.5"},
+        {**good, "impact_estimate": {**good["impact_estimate"], "expected_delta": float("nan")}},
+        {**good, "rationale": "an extra field"},
         {**good, "impact_estimate": {"metric": "x"}},
         {**good, "suggested_yaml_changes": "temperature: 7\n"},
         {**good, "suggested_yaml_changes": "temperature: 0.9\n"},
         {**good, "suggested_yaml_changes": "model: [unclosed\n"},
         good,
+        {**good, "suggested_yaml_changes": "model: gpt-5\n"},
+        {**good, "suggested_yaml_changes": "tools: [shell]\n"},
+        {**good, "suggested_yaml_changes": "temperature: &t 0.4\ntimeout_ms: *t\n"},
+        {**good, "description": "x" * 4001},
+        {**good, "impact_estimate": {"metric": "m", "expected_delta": 1, "basis": "b" * 2001}},
     ]
     kept, dropped = validate_items([good, *bad], ctx)
     assert len(kept) == 1 and kept[0].patch == {"temperature": 0.3}
     reasons = [d["reason"] for d in dropped]
-    assert [d["index"] for d in dropped] == list(range(1, 12))
+    assert [d["index"] for d in dropped] == list(range(1, len(bad) + 1))
     for needle in (
         "not a JSON object",
         "recommendation_type",
         "not a time_series_analysis row",
         "not a configuration in scope",
-        "shorter than 10",
-        "between 0 and 1",
-        "expected_delta",
-        "fails validation: temperature",
+        "description: String should have at least 10 characters",
+        "confidence: Input should be less than or equal to 1",
+        "impact_estimate.expected_delta: Field required",
+        "patch path 'temperature': must be at most 2 (got 7)",
+        "patch path 'model' is not in the patch allow-list",
+        "patch path 'tools' is not in the patch allow-list",
+        "anchors (&name) are not allowed (line 1, column 14)",
+        "description: String should have at most 4000 characters",
+        "impact_estimate.basis: String should have at most 2000 characters",
         "does not change",
         "not valid YAML",
         "duplicate",
+        "confidence: Input should be a valid number",
+        "impact_estimate.expected_delta: Input should be a finite number",
+        "rationale: Extra inputs are not permitted",
     ):
         assert any(needle in r for r in reasons), needle
 

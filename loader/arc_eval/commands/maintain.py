@@ -6,12 +6,13 @@ import argparse
 
 from .. import connection, dbt
 from ..maintain import apply_retention
+from ..raw_rules import describe_retention
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "maintain",
-        help="apply retention: outcomes 2y, failure_patterns 1y, tool_usage 6mo, audit_log 1y",
+        help=f"apply retention: {describe_retention(short=True)}",
     )
     parser.add_argument("--dry-run", action="store_true", help="count what would be removed; change nothing")
     parser.add_argument(

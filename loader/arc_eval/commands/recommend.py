@@ -8,13 +8,13 @@ import json
 import os
 import re
 import uuid
-from typing import Any
 
 import psycopg
 
 from .. import connection
 from ..recommend import engine, review
 from ..recommend.providers import PROVIDERS
+from ..text import printable
 
 _WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dhm]?)\s*$")
 
@@ -81,12 +81,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("id", help="recommendation id or unambiguous prefix")
     show.set_defaults(func=show_command)
     for name, helptext in (
-        ("approve", "approve a recommendation"),
-        ("reject", "reject a recommendation"),
-        ("apply", "apply a recommendation: make the next configuration version"),
+        ("approve", "approve a pending recommendation as `show` displays it now"),
+        ("reject", "reject a pending recommendation (with --reason)"),
+        ("reopen", "make a rejected recommendation pending again"),
+        ("apply", "apply an approved recommendation: make the next configuration version"),
     ):
         action = actions.add_parser(name, help=helptext)
         action.add_argument("id", help="recommendation id or unambiguous prefix")
+        if name == "reject":
+            action.add_argument("--reason", required=True, help="why (stored with the recommendation)")
         _add_user(action)
         action.set_defaults(func=review_command)
     fb = actions.add_parser("feedback", help="score a recommendation from 1 (useless) to 5 (excellent)")
@@ -112,27 +115,36 @@ def recommend_command(args: argparse.Namespace) -> int:
         )
     if args.dry_run:
         print("=== prompt ===")
-        print(result.prompt.text)
+        _print(result.prompt.text)
         print("=== would write (dry run: nothing was written) ===")
-    print(engine.describe(result))
+    _print(engine.describe(result))
     return 0 if result.status == "completed" else 1
 
 
-def _state(row: dict[str, Any]) -> str:
-    return "applied" if row["applied"] else row["review_status"]
+def _print(text: str = "") -> None:
+    """Print text that holds stored (maybe sandbox-written) values, without control characters."""
+    print(printable(text))
+
+
+_NEXT = {
+    "pending": "approve, reject --reason",
+    "approved": "apply",
+    "rejected": "reopen",
+    "applied": "nothing (final)",
+}
 
 
 def list_command(args: argparse.Namespace) -> int:
     with _connect() as conn:
         rows = review.list_recommendations(conn, state=args.state, config_name=args.config, limit=args.limit)
     if not rows:
-        print("no recommendations")
+        _print("no recommendations")
         return 0
-    print(f"{'id':8}  {'state':8}  {'conf':>4}  {'type':18}  {'configuration':24}  description")
+    _print(f"{'id':8}  {'state':8}  {'conf':>4}  {'type':18}  {'configuration':24}  description")
     for r in rows:
         text = r["description"] if len(r["description"]) <= 70 else r["description"][:67] + "..."
-        print(
-            f"{str(r['recommendation_id'])[:8]}  {_state(r):8}  {r['confidence']:4.2f}  {r['recommendation_type']:18}"
+        _print(
+            f"{str(r['recommendation_id'])[:8]}  {review.state_of(r):8}  {r['confidence']:4.2f}  {r['recommendation_type']:18}"
             f"  {(r['config_name'] or '-')[:24]:24}  {text}"
         )
     return 0
@@ -146,52 +158,60 @@ def show_command(args: argparse.Namespace) -> int:
             problem = None
         except review.ReviewError as exc:
             pv, problem = None, str(exc)
-    print(f"recommendation {rec['recommendation_id']}")
-    print(f"  state: {_state(rec)}  type: {rec['recommendation_type']}  confidence: {rec['confidence']:.2f}")
-    print(f"  configuration: {rec['config_name']}  made against version {rec['base_version_number']}")
-    print(f"  source: {rec['source_type']} {rec['source_id']}")
-    print(
+    _print(f"recommendation {rec['recommendation_id']}")
+    _print(
+        f"  state: {review.state_of(rec)}  type: {rec['recommendation_type']}  confidence: {rec['confidence']:.2f}"
+    )
+    _print(f"  configuration: {rec['config_name']}  made against version {rec['base_version_number']}")
+    _print(f"  source: {rec['source_type']} {rec['source_id']}")
+    _print(
         f"  model: {rec['llm_model_used']}  prompt sha256: {rec['llm_prompt_hash']}  session: {rec['session_id']}"
     )
-    print(f"  impact: {json.dumps(rec['impact_estimate'], sort_keys=True)}")
+    _print(f"  impact: {json.dumps(rec['impact_estimate'], sort_keys=True)}")
+    _print(
+        f"  next: {_NEXT[review.state_of(rec)]}  (pending -> approved -> applied; pending -> rejected -> reopen)"
+    )
     if rec["reviewed_by"]:
-        print(f"  reviewed by {rec['reviewed_by']} at {rec['reviewed_at']}")
+        role = f" (login {rec['reviewed_by_role']})" if rec["reviewed_by_role"] else ""
+        _print(f"  reviewed by {rec['reviewed_by']}{role} at {rec['reviewed_at']}")
+    if rec["review_reason"]:
+        _print(f"  reason: {rec['review_reason']}")
+    if rec["approved_patch_sha256"]:
+        _print(
+            f"  approved patch sha256 {rec['approved_patch_sha256']} against version {rec['approved_base_version_id']}"
+            f" (sha256 {rec['approved_base_sha256']})"
+        )
     if rec["applied"]:
-        print(
+        _print(
             f"  applied by {rec['applied_by']} at {rec['applied_at']} -> version {rec['applied_version_id']}"
         )
     if rec["feedback_score"]:
-        print(f"  feedback: {rec['feedback_score']}/5")
-    print(f"\n{rec['description']}\n")
-    print("YAML patch:")
-    print((rec["suggested_yaml_changes"] or "").rstrip())
+        _print(f"  feedback: {rec['feedback_score']}/5")
+    _print(f"\n{rec['description']}\n")
+    _print(f"YAML patch (sha256 {review.patch_sha256(rec['suggested_yaml_changes'])}):")
+    _print((rec["suggested_yaml_changes"] or "").rstrip())
     if pv is not None:
-        print(f"\ndiff against the current version {pv.version_number}:")
-        print(pv.diff.rstrip() or "(no change)")
+        _print(f"\ndiff against the current version {pv.version_number}:")
+        _print(pv.diff.rstrip() or "(no change)")
     else:
-        print(f"\ncannot show the resulting diff: {problem}")
+        _print(f"\ncannot show the resulting diff: {problem}")
     return 0
 
 
 def review_command(args: argparse.Namespace) -> int:
+    # A login with a principal mapping always acts as its own user: the database ignores this one then.
     user = args.user or engine.default_user_id()
     with _connect() as conn:
         rec_id = review.resolve_id(conn, args.id)
         if args.action == "apply":
             res = review.apply(conn, rec_id, user)
-            if res.already_applied:
-                print(f"{rec_id} was already applied as version {res.version_number} ({res.version_id})")
-            elif res.created:
-                print(f"applied {rec_id}: created version {res.version_number} ({res.version_id})")
-            else:
-                print(
-                    f"applied {rec_id}: identical content is version {res.version_number} ({res.version_id}), now current"
-                )
+            print(res.message)
+        elif args.action == "approve":
+            print(review.approve(conn, rec_id, user).message)
+        elif args.action == "reject":
+            print(review.reject(conn, rec_id, user, reason=args.reason).message)
         else:
-            row = review.set_review(
-                conn, rec_id, "approved" if args.action == "approve" else "rejected", user
-            )
-            print(f"{rec_id} {row['review_status']} by {row['reviewed_by']} at {row['reviewed_at']}")
+            print(review.reopen(conn, rec_id, user).message)
     return 0
 
 

@@ -1,7 +1,7 @@
 """The offline rule set behind the ``rules`` provider.
 
 Each rule reads the inputs dictionary built by :mod:`arc_eval.recommend.inputs` and emits items in the
-same shape an LLM must answer with (see :data:`arc_eval.recommend.validate.ITEM_SCHEMA`); they pass the
+same shape an LLM must answer with (see :class:`arc_eval.recommend.validate.Recommendation`); they pass the
 same validation. Rules, per configuration in scope (current version = the one the patch applies to):
 
 1. timeouts: >= 10% of the current version's runs, or >= 20% of a scenario's runs in 30 days (at least
@@ -15,7 +15,8 @@ same validation. Rules, per configuration in scope (current version = the one th
    (lower confidence), and the current temperature is still that high -> config_change back to the
    predecessor's temperature.
 4. cheaper model: another version of the same configuration with a different model, reliability no
-   more than 0.02 lower and average cost at most 60% of the current one -> config_change to that model.
+   more than 0.02 lower and average cost at most 60% of the current one -> config_change to that model
+   (proposed only when the patch allow-list allows ``model``; the default does not).
 5. never-failing scenarios: scenarios with >= 3 runs and no failure in the last 30 days ->
    scenario_addition asking for harder variants of them.
 """
@@ -26,7 +27,7 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .patch import dump_patch
+from .patch import PatchError, current_policy, dump_patch, parse_patch
 
 RULES_MODEL = "arc-eval-rules-v1"
 TIMEOUT_RATE = 0.10
@@ -405,9 +406,16 @@ RULES = (timeout_rule, tool_rule, temperature_rule, cheaper_model_rule, scenario
 
 
 def recommend(inputs: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """All items the rules derive from ``inputs``, configuration by configuration."""
+    """All items the rules derive from ``inputs``, configuration by configuration, except those whose
+    patch the allow-list in force refuses (a model switch, unless the policy allows ``model``)."""
+    policy = current_policy()
     items: list[dict[str, Any]] = []
     for cfg in inputs.get("configurations", []):
         for rule in RULES:
-            items.extend(rule(inputs, cfg))
+            for item in rule(inputs, cfg):
+                try:
+                    parse_patch(item["suggested_yaml_changes"], policy)
+                except PatchError:
+                    continue
+                items.append(item)
     return items
