@@ -3,7 +3,7 @@
 #   make test   lint, dbt build and pytest against PostgreSQL + TimescaleDB + pgvector
 #
 # `make test` uses ARC_EVAL_TEST_DSN when set; otherwise it runs scripts/provision-timescaledb.sh
-# (Debian 12/13, root or sudo) to install and start a throwaway cluster.
+# (Debian 12/13, root or sudo) to install and start a throwaway cluster, stopped when the tests end.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -24,24 +24,30 @@ demo: setup
 	$(BIN)/arc-eval demo
 
 lint: setup
-	$(BIN)/ruff format --check loader tests bench
-	$(BIN)/ruff check loader tests bench
+	$(BIN)/ruff format --check loader tests bench examples
+	$(BIN)/ruff check loader tests bench examples
 	$(BIN)/sqlfluff lint models tests/dbt
 
 format: setup
-	$(BIN)/ruff format loader tests bench
-	$(BIN)/ruff check --fix loader tests bench
+	$(BIN)/ruff format loader tests bench examples
+	$(BIN)/ruff check --fix loader tests bench examples
 	$(BIN)/sqlfluff fix models tests/dbt
 
 test: setup lint
-	@ARC_EVAL_TEST_DSN="$${ARC_EVAL_TEST_DSN:-$$(bash scripts/provision-timescaledb.sh)}" && \
-	  export ARC_EVAL_TEST_DSN && \
-	  $(BIN)/python scripts/ci_build.py && \
-	  $(BIN)/pytest
+	@set -e; \
+	if [ -z "$${ARC_EVAL_TEST_DSN:-}" ]; then \
+	  pgdata=$$(mktemp -d -t arc-eval-pg.XXXXXX); \
+	  trap 'bash scripts/stop-timescaledb.sh "$$pgdata"' EXIT; \
+	  ARC_EVAL_TEST_DSN=$$(bash scripts/provision-timescaledb.sh "$$pgdata"); \
+	fi; \
+	export ARC_EVAL_TEST_DSN; \
+	$(BIN)/python scripts/ci_build.py; \
+	$(BIN)/pytest
 
 bench: setup
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/rollups.py
+	$(BIN)/python bench/migrate.py
 
 clean:
 	rm -rf target logs .pytest_cache .ruff_cache

@@ -1,9 +1,9 @@
 """The dbt part of the test command: build the project on the test server, with data in it.
 
 On the server named by ``ARC_EVAL_TEST_DSN`` (required), in a fresh database: require TimescaleDB and
-pgvector (CI's server must have both), print the doctor report, create the raw schema, seed the
-scenarios, write a small simulated history through the loader, then run ``dbt build`` (models, schema
-tests, unit tests, singular tests). Exits non-zero on the first failure.
+pgvector (CI's server must have both), create the raw schema, print the doctor report and the role
+matrix, seed the scenarios, write a small simulated history through the loader, then run ``dbt build``
+(models, schema tests, unit tests, singular tests). Exits non-zero on the first failure.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def main() -> int:
     steps = [
         ["init"],
         ["doctor"],
+        ["roles"],
         ["simulate", "--seed", "7"],
         ["dbt", "build"],
     ]

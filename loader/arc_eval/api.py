@@ -8,16 +8,36 @@ decide how to run it (blocking or awaited).
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
+import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from . import core
-from .buffer import Pending, Recorder, fill_embedding
-from .core import Flow, Sql
-from .embeddings import Embedder, default_embedder, vector_literal
+from .buffer import FLUSH_ORDER, Pending, Recorder, fill_embedding
+from .core import Flow, Sql, WriteResult
+from .embeddings import Embedder, embedder_from_env, vector_literal
 
 FlowFactory = Callable[[], Flow]
+log = logging.getLogger("arc_eval.client")
+DEFAULT_RETRY_TIMEOUT = 30.0
+MAX_BACKOFF = 5.0
+
+
+class UnsentRowsError(core.ArcEvalError):
+    """A flush could not write every row: the database was unreachable for the whole retry budget, or
+    refused the work for a reason that is not a row's (a missing table, a permission). ``unsent`` rows
+    stay in the client, in order, and the next ``flush()`` or ``close()`` sends them again."""
+
+    def __init__(self, unsent: int, waited: float, cause: BaseException | str) -> None:
+        self.unsent = unsent
+        reason = cause if isinstance(cause, str) else f"{type(cause).__name__}: {core.error_text(cause)}"
+        super().__init__(
+            f"{unsent} rows unsent after {waited:.1f} s ({reason}); they stay buffered: "
+            "call flush() or close() again"
+        )
 
 
 def resolve_dsn(dsn: str | None) -> str:
@@ -31,7 +51,7 @@ def resolve_dsn(dsn: str | None) -> str:
 def resolve_schema(schema: str | None) -> str:
     if schema:
         return schema
-    from .dbt import raw_schema
+    from .settings import raw_schema
 
     return raw_schema()
 
@@ -53,25 +73,119 @@ class ClientBase(Recorder):
         user_id: Any,
         cluster_threshold: float,
         write_mode: str,
+        limits: core.Limits | None = None,
+        max_buffer_rows: int = 100_000,
+        max_buffer_bytes: int = 256 * 1024 * 1024,
+        backpressure_timeout: float = 30.0,
+        retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
+        retry_backoff: float = 0.2,
     ) -> None:
         if write_mode not in ("auto", "staged"):
             raise ValueError("write_mode must be 'auto' or 'staged'")
         if not 0.0 <= float(cluster_threshold) <= 1.0:
             raise ValueError("cluster_threshold must be between 0 and 1")
-        self._init_recorder(batch_size, embed_trajectories)
+        if float(retry_timeout) <= 0:
+            raise ValueError("retry_timeout must be positive")
+        self._init_recorder(
+            batch_size,
+            embed_trajectories,
+            limits=limits,
+            max_buffer_rows=max_buffer_rows,
+            max_buffer_bytes=max_buffer_bytes,
+            backpressure_timeout=backpressure_timeout,
+        )
+        self.retry_timeout = float(retry_timeout)
+        self.retry_backoff = float(retry_backoff)
         self.sql = Sql(resolve_schema(raw_schema))
-        self.embedder = embedder or default_embedder()
+        self.embedder = embedder or embedder_from_env()
         self.user_id = None if user_id is None else core.check_uuid("user_id", user_id)
         self.cluster_threshold = float(cluster_threshold)
         self.write_mode = write_mode
         self.dead_letter_count = 0
+        self._count_lock = threading.Lock()
+        self._last_progress = time.monotonic()
 
-    # -- flushing helpers -------------------------------------------------------------------------------
+    # -- retry policy (each face sleeps its own way) ---------------------------------------------------
 
-    def _write_flow(self, spec: core.TableSpec, rows: list[tuple]) -> FlowFactory:
+    def _deadline(self, timeout: float | None) -> float:
+        """The monotonic time by which a call gives up: ``timeout`` seconds, else ``retry_timeout``."""
+        return time.monotonic() + (self.retry_timeout if timeout is None else max(0.0, float(timeout)))
+
+    def _retry_delay(self, exc: BaseException, attempt: int, deadline: float) -> float:
+        """Seconds to wait before attempt ``attempt + 1`` after ``exc``; re-raises ``exc`` when it is not
+        an error of the connection or the server, or when the deadline leaves no time for another try."""
+        remaining = deadline - time.monotonic()
+        if not core.is_retryable(exc) or remaining <= 0.05:
+            raise exc
+        delay = min(self.retry_backoff * (2**attempt), MAX_BACKOFF, remaining / 2)
+        log.warning(
+            "database unavailable (%s); retry %d in %.2fs (%.1fs left)",
+            type(exc).__name__,
+            attempt + 1,
+            delay,
+            remaining,
+        )
+        return delay
+
+    def _limit(self, timeout: float | None) -> float:
+        return self.retry_timeout if timeout is None else max(0.0, float(timeout))
+
+    def _idle(self, started: float) -> float:
+        """Seconds since the database last took a chunk (or since ``started``, if later)."""
+        return time.monotonic() - max(started, self._last_progress)
+
+    def _connection_kwargs(self) -> dict[str, Any]:
+        """libpq settings so that a dead server or a half-open connection is noticed within ``retry_timeout``
+        (TCP keepalives and ``tcp_user_timeout``; ignored on Unix sockets)."""
+        return {
+            "autocommit": True,
+            "connect_timeout": max(2, int(self.retry_timeout / 3)),
+            "keepalives": 1,
+            "keepalives_idle": max(1, int(self.retry_timeout / 3)),
+            "keepalives_interval": max(1, int(self.retry_timeout / 10)),
+            "keepalives_count": 3,
+            "tcp_user_timeout": int(self.retry_timeout * 1000),
+        }
+
+    @staticmethod
+    def _wait(deadline: float) -> float:
+        """Seconds left before ``deadline`` (at least a little, so a last attempt can run)."""
+        return max(0.05, deadline - time.monotonic())
+
+    # -- chunked flush and dead-letter accounting ---------------------------------------------------------
+
+    def _chunks(self, taken: dict[str, list[Pending]]) -> Iterator[tuple[core.TableSpec, list[Pending]]]:
+        """The chunks of ``taken`` in table order, ``batch_size`` rows each. A chunk leaves ``taken`` only
+        when the caller asks for the next one (after writing it), so on an error ``taken`` holds exactly
+        the rows not yet written, ready for :meth:`Buffers.restore`."""
+        for spec in FLUSH_ORDER:
+            items = taken[spec.name]
+            while items:
+                chunk = items[: self.batch_size]
+                yield spec, chunk
+                items = taken[spec.name] = items[len(chunk) :]
+
+    def _chunk_flow(self, spec: core.TableSpec, chunk: list[Pending], rows: list[tuple]) -> FlowFactory:
+        id_index = spec.column_names.index(spec.id_column)
+        check_ids = frozenset(item.row[id_index] for item in chunk if item.keyed_by_id)
         if spec is core.FAILURE_PATTERNS:
-            return lambda: core.write_failures_flow(self.sql, rows, self.cluster_threshold)
-        return lambda: core.write_batch_flow(self.sql, spec, rows, mode=self.write_mode)
+            return lambda: core.write_failures_flow(
+                self.sql, rows, self.cluster_threshold, check_ids=check_ids
+            )
+        return lambda: core.write_batch_flow(self.sql, spec, rows, mode=self.write_mode, check_ids=check_ids)
+
+    def _written(self, spec: core.TableSpec, chunk: list[Pending], result: WriteResult) -> None:
+        """A chunk is in the database (rows, duplicates skipped and dead letters): count and free it."""
+        if result.dead_letters:
+            with self._count_lock:
+                self.dead_letter_count += len(result.dead_letters)
+            for row, message, _ in result.dead_letters:
+                log.warning("%s row %s dead-lettered: %s", spec.name, row[0], message)
+        self._buffers.release(chunk)
+        self._last_progress = time.monotonic()
+
+    def _unsent_error(self, exc: BaseException, started: float) -> UnsentRowsError:
+        return UnsentRowsError(self.unsent(), time.monotonic() - started, exc)
 
     def _embedded_rows(self, spec: core.TableSpec, chunk: list[Pending]) -> list[tuple]:
         """Rows of a chunk with their pending embeddings computed (one embedder call per chunk)."""

@@ -1,4 +1,4 @@
-"""The ``arc-eval`` command. Each module in :mod:`arc_eval.commands` registers its subcommands."""
+"""The ``arc-eval`` command line. Each module in :mod:`arc_eval.commands` registers its subcommands."""
 
 from __future__ import annotations
 
@@ -10,11 +10,34 @@ import sys
 
 from . import __version__, commands
 from .connection import redact_text
+from .settings import missing_extra
 from .text import printable
+
+DESCRIPTION = """\
+Storage and analytics for evaluating AI agents: record sandbox runs in PostgreSQL, build the dbt
+models, get configuration recommendations and review them.
+
+The database is ARC_EVAL_DSN, else TIMESCALEDB_CONNECTION_STRING, else the PG* variables, else
+TIMESCALEDB_*, else the embedded server (start it with `arc-eval db up`)."""
+
+EPILOG = """\
+examples:
+  arc-eval demo                 everything end to end on the embedded server
+  arc-eval db up                start the embedded server (arc-eval db down stops it)
+  arc-eval init                 create or migrate the raw schema
+  arc-eval dbt build            build and test the models
+  arc-eval recommend --dry-run  preview recommendations without writing them
+
+`arc-eval COMMAND --help` describes each command."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="arc-eval", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="arc-eval",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"arc-eval {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -37,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except ImportError as exc:  # an optional part that this install lacks: name the extra
+        message = missing_extra(exc)
+        if message is None or args.verbose:
+            raise
+        print(f"arc-eval {args.command}: {message}", file=sys.stderr)
+        return 1
     except Exception as exc:  # one clear line, not a traceback, for expected failures
         if args.verbose:
             raise

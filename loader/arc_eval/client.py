@@ -3,12 +3,19 @@
 Durability, call by call:
 
 * ``create_configuration``, ``create_config_version``, ``deactivate_configuration``, ``start_simulation``,
-  ``set_scenario_status`` and ``finish_simulation`` commit before they return.
+  ``set_scenario_status`` and ``finish_simulation`` commit before they return (or raise: then nothing
+  of that call was committed, except when the connection broke after the commit was sent; a call
+  with the same ids can be repeated).
 * ``record_outcome``, ``record_tool_usage`` and ``record_failure`` validate and buffer: nothing is durable
-  when they return. A table's buffer that reaches ``batch_size`` is handed to a writer thread (with
-  ``write_behind=False`` that call writes it before returning); every ``flush_interval`` seconds a timer
-  thread flushes. Everything recorded is durable when :meth:`ArcEval.flush` or :meth:`ArcEval.close`
-  returns, when the ``with`` block is left, and at interpreter exit. ``finish_simulation`` flushes first.
+  when they return, but the row is one the database accepts (a row that breaks a rule is refused at
+  the call with ValidationError). When a table's buffer reaches ``batch_size`` it is handed to a writer
+  thread (with ``write_behind=False`` that call writes it before returning); every ``flush_interval``
+  seconds a timer hands over what is buffered. Everything recorded is durable (in its table, or in
+  ``ingest_dead_letters`` if the database refused that row) when :meth:`ArcEval.flush` or
+  :meth:`ArcEval.close` returns, when the ``with`` block is left, and at interpreter exit.
+  ``finish_simulation`` flushes first. A flush that cannot reach the database within ``retry_timeout``
+  raises :class:`~arc_eval.api.UnsentRowsError`; the rows stay in the client for the next flush.
+* Re-sending a record with the same id (after a crash or an UnsentRowsError) lands it once.
 """
 
 from __future__ import annotations
@@ -29,8 +36,9 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from . import core
-from .api import ClientBase, FlowFactory, outcome_kwargs, resolve_dsn
-from .buffer import FLUSH_ORDER
+from .api import DEFAULT_RETRY_TIMEOUT, ClientBase, FlowFactory, UnsentRowsError, outcome_kwargs, resolve_dsn
+from .buffer import Pending
+from .connection import client_kwargs
 from .core import ConfigVersion, Flow, WriteResult
 from .embeddings import Embedder
 
@@ -57,7 +65,8 @@ def run_op(cur: psycopg.Cursor, op: core.Op) -> Any:
 
 
 def drive(conn: psycopg.Connection, flow: Flow) -> Any:
-    """Run a flow on ``conn``; database errors are thrown into the flow where they happened."""
+    """Run a flow on ``conn``; errors are thrown into the flow where they happened (whatever their
+    class: a row that cannot be encoded fails on the client), unless the connection is gone."""
     cur = conn.cursor(row_factory=dict_row)
     value: Any = None
     error: BaseException | None = None
@@ -70,7 +79,7 @@ def drive(conn: psycopg.Connection, flow: Flow) -> Any:
             value, error = None, None
             try:
                 value = run_op(cur, op)
-            except psycopg.Error as exc:
+            except Exception as exc:
                 if core.is_connection_error(exc) or conn.closed:
                     raise
                 error = exc
@@ -94,13 +103,20 @@ class ArcEval(ClientBase):
 
     ``dsn`` defaults to :func:`arc_eval.connection.resolve`; ``raw_schema`` to :func:`arc_eval.dbt.raw_schema`.
     Pool sizes default to one sandbox (min 1, max 4); ``pool_kwargs`` passes anything else to
-    ``psycopg_pool.ConnectionPool``. Connections are checked on checkout; idempotent work is retried
-    ``max_retries`` times with exponential backoff when the connection is lost. ``flush_interval=None``
-    disables the interval flush. ``write_behind=True`` (default) writes full batches on a writer thread
-    while the caller keeps recording (``writers`` threads, default 1; at most two batches queued per
-    writer, then the caller waits). ``write_mode="auto"`` COPYs straight into the table and falls back
-    to a staging table with ``ON CONFLICT DO NOTHING`` when a row already exists; ``"staged"`` always
-    stages.
+    ``psycopg_pool.ConnectionPool``.
+
+    Time: ``retry_timeout`` (default 30 s) is the longest any call waits for a lost or busy database,
+    retrying with exponential backoff from ``retry_backoff`` seconds; ``flush(timeout=)`` and
+    ``close(timeout=)`` take their own. Then the call raises (a flush: UnsentRowsError, rows kept), and the
+    same client works again once the database is back. Memory: at most ``max_buffer_rows`` rows and
+    ``max_buffer_bytes`` bytes are held (buffered or being written); a ``record_*`` call that finds the
+    buffer full waits up to ``backpressure_timeout`` seconds for room, then raises BufferFullError.
+    ``limits`` (:class:`arc_eval.core.Limits`) bounds identifiers, text, JSON size and depth, and times.
+
+    ``flush_interval=None`` disables the interval flush. ``write_behind=True`` (default) writes full
+    batches on a writer thread while the caller keeps recording (``writers`` threads, default 1).
+    ``write_mode="auto"`` COPYs straight into the table and falls back to a staging table with
+    ``ON CONFLICT DO NOTHING`` when a row already exists; ``"staged"`` always stages.
     """
 
     def __init__(
@@ -111,7 +127,6 @@ class ArcEval(ClientBase):
         flush_interval: float | None = 30.0,
         pool_min: int = 1,
         pool_max: int = 4,
-        pool_timeout: float = 30.0,
         pool_kwargs: Mapping[str, Any] | None = None,
         embedder: Embedder | None = None,
         raw_schema: str | None = None,
@@ -119,10 +134,14 @@ class ArcEval(ClientBase):
         cluster_threshold: float = core.DEFAULT_CLUSTER_THRESHOLD,
         embed_trajectories: bool = False,
         write_mode: str = "auto",
-        max_retries: int = 3,
+        retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
         retry_backoff: float = 0.2,
         write_behind: bool = True,
         writers: int = 1,
+        limits: core.Limits | None = None,
+        max_buffer_rows: int = 100_000,
+        max_buffer_bytes: int = 256 * 1024 * 1024,
+        backpressure_timeout: float = 30.0,
     ) -> None:
         self._init_base(
             batch_size=batch_size,
@@ -132,30 +151,33 @@ class ArcEval(ClientBase):
             user_id=user_id,
             cluster_threshold=cluster_threshold,
             write_mode=write_mode,
+            limits=limits,
+            max_buffer_rows=max_buffer_rows,
+            max_buffer_bytes=max_buffer_bytes,
+            backpressure_timeout=backpressure_timeout,
+            retry_timeout=retry_timeout,
+            retry_backoff=retry_backoff,
         )
-        self.max_retries = max_retries
-        self.retry_backoff = retry_backoff
         self.flush_interval = flush_interval
         self._flush_lock = threading.RLock()
-        self._count_lock = threading.Lock()
         self._closed = False
         self._pool = ConnectionPool(
             resolve_dsn(dsn),
             min_size=pool_min,
             max_size=pool_max,
-            timeout=pool_timeout,
-            kwargs={"autocommit": True},
+            timeout=self.retry_timeout,
+            kwargs={**self._connection_kwargs(), **client_kwargs()},
             configure=configure_connection,
             check=ConnectionPool.check_connection,
             open=False,
             name="arc-eval",
             **dict(pool_kwargs or {}),
         )
-        self._pool.open(wait=True, timeout=pool_timeout)
+        self._pool.open(wait=True, timeout=self.retry_timeout)
         self._queue: queue.Queue | None = None
         self._writers: list[threading.Thread] = []
         if write_behind:
-            self._queue = queue.Queue(maxsize=2 * max(1, writers))
+            self._queue = queue.Queue()
             for i in range(max(1, writers)):
                 thread = threading.Thread(target=self._writer_loop, name=f"arc-eval-writer-{i}", daemon=True)
                 thread.start()
@@ -171,24 +193,29 @@ class ArcEval(ClientBase):
 
     # -- plumbing -------------------------------------------------------------------------------------
 
-    def run(self, make_flow: FlowFactory, *, connection: psycopg.Connection | None = None) -> Any:
-        """Run a flow in its own transaction (retried on connection loss), or inside ``connection``'s."""
+    def run(
+        self,
+        make_flow: FlowFactory,
+        *,
+        connection: psycopg.Connection | None = None,
+        deadline: float | None = None,
+    ) -> Any:
+        """Run a flow in its own transaction, or inside ``connection``'s.
+
+        On its own transaction, errors of the connection or the server are retried until ``deadline``
+        (``time.monotonic()`` seconds; default ``retry_timeout`` from now), then raised.
+        """
         if connection is not None:
             return drive(connection, make_flow())
         self._check_open()
+        deadline = self._deadline(None) if deadline is None else deadline
         attempt = 0
         while True:
             try:
-                with self._pool.connection() as conn, conn.transaction():
+                with self._pool.connection(timeout=self._wait(deadline)) as conn, conn.transaction():
                     return drive(conn, make_flow())
             except psycopg.Error as exc:
-                if not core.is_connection_error(exc) or attempt >= self.max_retries:
-                    raise
-                delay = self.retry_backoff * (2**attempt)
-                log.warning(
-                    "database connection lost (%s); retry %d in %.1fs", type(exc).__name__, attempt + 1, delay
-                )
-                time.sleep(delay)
+                time.sleep(self._retry_delay(exc, attempt, deadline))
                 attempt += 1
 
     def _timer_loop(self) -> None:
@@ -197,11 +224,9 @@ class ArcEval(ClientBase):
         while not self._stop.wait(tick):
             if self._buffers.age() >= interval:
                 try:
-                    self.flush()
+                    self._hand_off() if self._queue is not None else self.flush()
                 except Exception as exc:  # the rows stay buffered; the next tick retries
-                    log.error(
-                        "background flush failed (%s: %s); rows kept in the buffer", type(exc).__name__, exc
-                    )
+                    log.error("background flush failed: %s", exc)
 
     def _at_exit(self) -> None:
         if not self._closed:
@@ -216,24 +241,27 @@ class ArcEval(ClientBase):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def close(self) -> None:
-        """Flush everything buffered, stop the timer and close the pool. Durable when it returns."""
+    def close(self, timeout: float | None = None) -> None:
+        """Flush everything, stop the timer and writers and close the pool. Durable when it returns.
+
+        ``timeout`` bounds the wait for the database (default ``retry_timeout``). If the flush fails
+        (UnsentRowsError), the client stays open with its rows: call ``close()`` or ``flush()`` again.
+        """
         if self._closed:
             return
+        self.flush(timeout)
         self._stop.set()
         if self._timer is not None and self._timer is not threading.current_thread():
-            self._timer.join(timeout=60)
-        try:
-            self.flush()
-        finally:
-            if self._queue is not None:
-                for _ in self._writers:
-                    self._queue.put(None)
-                for thread in self._writers:
-                    thread.join(timeout=60)
-            self._closed = True
-            atexit.unregister(self._atexit_hook)
-            self._pool.close()
+            self._timer.join(timeout=5)
+        if self._queue is not None:
+            for _ in self._writers:
+                self._queue.put(None)
+            for thread in self._writers:
+                thread.join(timeout=5)
+        self.flush(timeout)  # anything the timer handed over while stopping
+        self._closed = True
+        atexit.unregister(self._atexit_hook)
+        self._pool.close()
 
     @property
     def closed(self) -> bool:
@@ -245,25 +273,19 @@ class ArcEval(ClientBase):
 
     # -- flushing -------------------------------------------------------------------------------------
 
-    def _write_taken(self, taken: dict[str, list]) -> list[WriteResult]:
-        """Write rows taken from the buffer, in table order, one transaction per ``batch_size`` chunk.
+    def _write_taken(self, taken: dict[str, list[Pending]], timeout: float | None) -> list[WriteResult]:
+        """Write rows taken from the buffer, in table order, one transaction per ``batch_size`` chunk;
+        each chunk may wait ``timeout`` seconds (default ``retry_timeout``) for the database.
 
         On an error the rows not yet written go back to the buffer and the error is raised.
         """
         results: list[WriteResult] = []
         try:
-            for spec in FLUSH_ORDER:
-                items = taken[spec.name]
-                while items:
-                    chunk = items[: self.batch_size]
-                    result = self.run(self._write_flow(spec, self._embedded_rows(spec, chunk)))
-                    results.append(result)
-                    if result.dead_letters:
-                        with self._count_lock:
-                            self.dead_letter_count += len(result.dead_letters)
-                        for row, message, _ in result.dead_letters:
-                            log.warning("%s row %s dead-lettered: %s", spec.name, row[0], message)
-                    items = taken[spec.name] = items[len(chunk) :]
+            for spec, chunk in self._chunks(taken):
+                rows = self._embedded_rows(spec, chunk)
+                result = self.run(self._chunk_flow(spec, chunk, rows), deadline=self._deadline(timeout))
+                self._written(spec, chunk, result)
+                results.append(result)
         except BaseException:
             self._buffers.restore(taken)
             raise
@@ -275,33 +297,78 @@ class ArcEval(ClientBase):
             try:
                 if taken is None:
                     return
-                self._write_taken(taken)
+                self._write_taken(taken, None)
             except Exception as exc:  # rows are back in the buffer; the next flush() writes them or raises
                 log.error(
-                    "background write failed (%s: %s); rows kept in the buffer", type(exc).__name__, exc
+                    "background write failed (%s: %s); %d rows kept in the buffer",
+                    type(exc).__name__,
+                    core.error_text(exc),
+                    self.unsent(),
                 )
             finally:
                 self._queue.task_done()
 
-    def _buffer_full(self) -> None:
-        """A table's buffer reached ``batch_size``: write it now, or hand it to the writer thread."""
-        if self._queue is None:
-            self.flush()
-        else:
-            self._queue.put(self._buffers.take())  # blocks while two batches are already in flight
+    def _hand_off(self) -> None:
+        """Give what is buffered to a writer thread (unless enough batches already wait for one)."""
+        if self._queue.qsize() < 2 * len(self._writers):
+            self._queue.put(self._buffers.take())
 
-    def flush(self) -> list[WriteResult]:
-        """Write every buffered row (and wait for background writes); durable when it returns.
+    def _make_room(self) -> None:
+        """A table's buffer reached ``batch_size`` (or the buffer is full): write it now, or hand it over."""
+        if self._queue is not None:
+            self._hand_off()
+            return
+        try:
+            self.flush()
+        except UnsentRowsError as exc:  # the rows stay buffered; the buffer's bounds limit how many
+            log.error("flush failed: %s", exc)
+
+    def _record(self, table: str, item: Pending) -> None:
+        count = self._buffers.try_add(table, item)
+        if count is None:
+            self._make_room()
+            wait = self.backpressure_timeout if self._queue is not None else 0.0
+            count = self._buffers.add(table, item, timeout=wait)
+        if self._added(table, item, count):
+            self._make_room()
+
+    def _wait_for_writers(self, started: float, limit: float) -> None:
+        if self._queue is None:
+            return
+        done = self._queue.all_tasks_done
+        with done:
+            while self._queue.unfinished_tasks:
+                idle = self._idle(started)
+                if idle >= limit:
+                    raise TimeoutError(f"background writes made no progress for {limit:g} s")
+                done.wait(min(1.0, limit - idle))
+
+    def flush(self, timeout: float | None = None) -> list[WriteResult]:
+        """Write every row recorded so far (and wait for background writes); durable when it returns.
 
         Tables are written in order (outcomes, tool usage, failures), each in chunks of ``batch_size``,
         one transaction per chunk. Rows the database refuses go to ``ingest_dead_letters``; every other
-        row lands. If the database cannot be reached, the rows stay buffered and the error is raised.
-        Returns the results of the chunks this call wrote.
+        row lands once. While the database is lost or busy, the flush retries; once it has made no
+        progress for ``timeout`` seconds (default ``retry_timeout``), it raises UnsentRowsError with the
+        number of rows unsent, and they stay buffered for the next flush. A large backlog on a working
+        database is not cut short. Returns the results of the chunks this call wrote.
         """
-        with self._flush_lock:
-            if self._queue is not None:
-                self._queue.join()
-            return self._write_taken(self._buffers.take())
+        started = time.monotonic()
+        limit = self._limit(timeout)
+        while not self._flush_lock.acquire(timeout=min(1.0, max(0.01, limit))):
+            if self._idle(started) >= limit:
+                raise UnsentRowsError(
+                    self.unsent(), time.monotonic() - started, "another flush made no progress"
+                )
+        try:
+            self._wait_for_writers(started, limit)
+            return self._write_taken(self._buffers.take(), limit)
+        except UnsentRowsError:
+            raise
+        except Exception as exc:
+            raise self._unsent_error(exc, started) from exc
+        finally:
+            self._flush_lock.release()
 
     # -- configurations -------------------------------------------------------------------------------
 
@@ -466,7 +533,11 @@ class ArcEval(ClientBase):
     ) -> uuid.UUID:
         """Validate and buffer one outcome; returns its ``outcome_id`` (a UUIDv7 unless given).
 
-        Not durable on return (see the module docstring). Optional columns:
+        On return the row is validated and buffered, not durable: it is durable (stored, or dead-lettered if
+        the database refuses it) once a later ``flush()``, ``close()`` or ``finish_simulation()`` returns.
+        Raises ValidationError (nothing buffered) for a value that breaks a rule or a limit, and
+        BufferFullError when the buffer stayed full for ``backpressure_timeout``. Recording the same
+        ``outcome_id`` again lands the outcome once. Optional columns:
         outcome_id, metrics, modal_call_id, sandbox_id, sandbox_logs, retry_count, error_code,
         error_category, execution_metadata (any keys), trajectory_embedding.
         """
@@ -483,25 +554,25 @@ class ArcEval(ClientBase):
             execution_time,
             optional_columns,
         )
-        outcome_id, full = self._add_outcome(values)
-        if full:
-            self._buffer_full()
+        table, item, outcome_id = self._prepare_outcome(values)
+        self._record(table, item)
         return outcome_id
 
     def record_tool_usage(self, **values: Any) -> uuid.UUID:
-        """Validate and buffer one tool-usage row; returns its ``usage_id``. Not durable on return.
+        """Validate and buffer one tool-usage row; returns its ``usage_id``. Durable as
+        :meth:`record_outcome`'s row (not on return); the same ``usage_id`` recorded again lands once.
 
         Required: outcome_id, tool_name, call_count, avg_duration_ms, success_rate, and execution_time
         (the outcome's; may be omitted for an outcome recorded by this client).
         """
         self._check_open()
-        usage_id, full = self._add_tool_usage(dict(values))
-        if full:
-            self._buffer_full()
+        table, item, usage_id = self._prepare_tool_usage(dict(values))
+        self._record(table, item)
         return usage_id
 
     def record_failure(self, **values: Any) -> uuid.UUID:
-        """Validate and buffer one failure; returns its ``pattern_id``. Not durable on return.
+        """Validate and buffer one failure; returns its ``pattern_id``. Durable as :meth:`record_outcome`'s
+        row (not on return); the same ``pattern_id`` recorded again lands once.
 
         Required: outcome_id, failure_type, failure_category, and execution_time (the outcome's; may be
         omitted for an outcome recorded by this client). At flush, ``error_message`` is embedded and the
@@ -510,9 +581,8 @@ class ArcEval(ClientBase):
         ``similar_failures_count`` of every member is the cluster's size minus one.
         """
         self._check_open()
-        pattern_id, full = self._add_failure(dict(values))
-        if full:
-            self._buffer_full()
+        table, item, pattern_id = self._prepare_failure(dict(values))
+        self._record(table, item)
         return pattern_id
 
     # -- similarity search ------------------------------------------------------------------------------

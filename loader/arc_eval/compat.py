@@ -112,7 +112,7 @@ class _Compat:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _resolve_version(self, ref: Any) -> uuid.UUID:
+    async def _resolve_version(self, ref: Any, field: str = "config_version_id") -> uuid.UUID:
         """A config version id, a config id (-> its latest version) or an active configuration name."""
         text = str(ref) if ref is not None else ""
         try:
@@ -140,7 +140,7 @@ class _Compat:
                 )
             if row is None or row["latest_version_id"] is None:
                 raise NotFoundError(
-                    f"no configuration version found for {text!r} (a version id, config id or name)"
+                    f"{field}: no configuration version found for {text!r} (a version id, config id or name)"
                 )
             return row["latest_version_id"]
 
@@ -165,7 +165,7 @@ class ArcEvalDBClient(_Compat):
             return found
         row = await self.db.get_simulation(sid)
         if row is None:
-            raise NotFoundError(f"execution {sid} not found")
+            raise NotFoundError(f"execution_id: execution {sid} not found")
         found = _Execution(sid, list(row["scenario_set"]), row["started_at"])
         self._executions[sid] = found
         return found
@@ -185,7 +185,8 @@ class ArcEvalDBClient(_Compat):
         scenarios = data.get("scenario_set") or ([data["scenario_id"]] if data.get("scenario_id") else None)
         if not scenarios:
             raise ValidationError("scenario_set", "is required (or scenario_id)")
-        version = await self._resolve_version(ref)
+        field = next(k for k in ("config_version_id", "config_id", "config_name") if data.get(k))
+        version = await self._resolve_version(ref, field)
         started = core.check_time("started_at", data["started_at"]) if data.get("started_at") else _now()
         sim = await self.db.start_simulation(
             version,
@@ -468,6 +469,7 @@ class BatchExecutionRecorder(_Compat):
         connection_string: str | None = None,
         **client_kwargs: Any,
     ) -> None:
+        client_kwargs.setdefault("write_behind", False)  # the seed's recorder writes a full batch in the call
         super().__init__(
             connection_string, batch_size=batch_size, flush_interval=flush_interval, **client_kwargs
         )

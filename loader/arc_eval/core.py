@@ -91,6 +91,40 @@ DEFAULT_CLUSTER_THRESHOLD = 0.85
 # Value checks (each returns the normalised value or raises ValidationError)
 
 
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Size and range limits that ``record_*`` enforce before a row is buffered.
+
+    Each is configurable per client (``ArcEval(limits=Limits(json_bytes=4_194_304))``); the defaults
+    keep every row far below what PostgreSQL refuses (a btree entry of about 2.7 KB, 1 GB per value).
+
+    * ``identifier_chars``: ids made by other systems (``modal_call_id``, ``sandbox_id``, ``error_code``,
+      ``modal_app_id``, ``error_types`` items, ...), at most 256 characters.
+    * ``text_bytes``: free text (``sandbox_logs``, ``sandbox_tool_logs``, ``resolution_steps``, scenario
+      logs), at most 64 KiB of UTF-8 (``error_message`` keeps the table's own 10,000-character rule).
+    * ``json_bytes``: each JSON column, at most 1 MiB of compact UTF-8 JSON.
+    * ``json_depth``: JSON nesting, at most 64 levels of objects and arrays.
+    * ``max_future``: an ``execution_time`` at most this far ahead of the client's clock (1 day);
+      ``min_time``: not before 1970-01-01 UTC.
+    """
+
+    identifier_chars: int = 256
+    text_bytes: int = 65_536
+    json_bytes: int = 1_048_576
+    json_depth: int = 64
+    max_future: dt.timedelta = dt.timedelta(days=1)
+    min_time: dt.datetime = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+LIMITS = Limits()
+# The range of PostgreSQL's ``real`` (float4): larger magnitudes overflow, smaller non-zero ones underflow.
+REAL_MAX = 3.4028234663852886e38
+REAL_TINY = 1.1754943508222875e-38
+# A NUL escaped in JSON text: ``\u0000`` preceded by an even number of backslashes (an odd number
+# means the backslash itself is escaped and the text is an ordinary backslash-u sequence).
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool)
 
@@ -106,12 +140,26 @@ def check_uuid(field: str, value: Any) -> uuid.UUID:
     raise ValidationError(field, "must be a UUID")
 
 
+def check_unicode(field: str, value: str) -> str:
+    """Refuse lone surrogates (text that has no UTF-8 form, so the database cannot store it)."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValidationError(
+                field,
+                f"must be valid Unicode (a lone surrogate U+{ord(value[exc.start]):04X} at {exc.start})",
+            ) from None
+    return value
+
+
 def check_text(
     field: str,
     value: Any,
     *,
     min_len: int | None = None,
     max_len: int | None = None,
+    max_bytes: int | None = None,
     pattern: re.Pattern[str] | None = None,
     choices: Sequence[str] | None = None,
 ) -> str:
@@ -124,25 +172,59 @@ def check_text(
     if min_len is not None and len(value) < min_len:
         raise ValidationError(field, f"must be at least {min_len} characters")
     if max_len is not None and len(value) > max_len:
-        raise ValidationError(field, f"must be at most {max_len} characters")
+        raise ValidationError(field, f"must be at most {max_len} characters (got {len(value)})")
     if pattern is not None and not pattern.match(value):
         raise ValidationError(field, f"must match {pattern.pattern}")
+    check_unicode(field, value)
+    if max_bytes is not None and len(value) * 4 > max_bytes and len(value.encode("utf-8")) > max_bytes:
+        raise ValidationError(field, f"must be at most {max_bytes} bytes of UTF-8")
     return value
 
 
-def check_real(field: str, value: Any, *, lo: float | None = None, hi: float | None = None) -> float:
+def check_identifier(field: str, value: Any, limits: Limits = LIMITS) -> str:
+    """An id made by another system (a Modal call id, a sandbox id, an error code)."""
+    return check_text(field, value, max_len=limits.identifier_chars)
+
+
+def check_long_text(field: str, value: Any, limits: Limits = LIMITS) -> str:
+    """Free text such as logs."""
+    return check_text(field, value, max_bytes=limits.text_bytes)
+
+
+def check_real(
+    field: str, value: Any, *, lo: float | None = None, hi: float | None = None, single: bool = False
+) -> float:
+    """A finite number; ``single`` also keeps it in the range of PostgreSQL's ``real``."""
     if not _is_number(value):
         raise ValidationError(field, "must be a number")
-    number = float(value)
+    if isinstance(value, decimal.Decimal) and not value.is_finite():
+        raise ValidationError(field, f"must be a finite number (got Decimal {value})")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf if value > 0 else -math.inf
     if not math.isfinite(number):
-        raise ValidationError(field, "must be a finite number")
+        raise ValidationError(
+            field, "must be a finite number" + (" (got an overflow)" if _is_big(value) else "")
+        )
     if lo is not None and hi is not None and not lo <= number <= hi:
         raise ValidationError(field, f"must be between {lo:g} and {hi:g} (got {number:g})")
     if lo is not None and number < lo:
         raise ValidationError(field, f"must be >= {lo:g} (got {number:g})")
     if hi is not None and number > hi:
         raise ValidationError(field, f"must be <= {hi:g} (got {number:g})")
+    if single:
+        if abs(number) > REAL_MAX:
+            raise ValidationError(
+                field, f"must be at most {REAL_MAX:.7g} in magnitude (a real; got {number:g})"
+            )
+        if 0 < abs(number) < REAL_TINY:
+            number = 0.0  # below a real's precision: stored as zero rather than refused by the server
     return number
+
+
+def _is_big(value: Any) -> bool:
+    return isinstance(value, (int, decimal.Decimal))
 
 
 def check_int(field: str, value: Any, *, lo: int | None = None, hi: int | None = None) -> int:
@@ -152,10 +234,10 @@ def check_int(field: str, value: Any, *, lo: int | None = None, hi: int | None =
         else:
             raise ValidationError(field, "must be an integer")
     if lo is not None and value < lo:
-        raise ValidationError(field, f"must be >= {lo} (got {value})")
+        raise ValidationError(field, f"must be >= {lo}" + (f" (got {value})" if value > -(10**20) else ""))
     upper = INT4_MAX if hi is None else hi
     if value > upper:
-        raise ValidationError(field, f"must be <= {upper} (got {value})")
+        raise ValidationError(field, f"must be <= {upper}" + (f" (got {value})" if value < 10**20 else ""))
     return value
 
 
@@ -168,6 +250,8 @@ def check_bool(field: str, value: Any) -> bool:
 def check_time(field: str, value: Any) -> dt.datetime:
     """A timestamp; naive datetimes are taken as UTC (as ``datetime.utcnow()`` produces)."""
     if isinstance(value, str):
+        if len(value) > 64:
+            raise ValidationError(field, "must be a datetime or an ISO 8601 string")
         try:
             value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
@@ -176,6 +260,27 @@ def check_time(field: str, value: Any) -> dt.datetime:
         raise ValidationError(field, "must be a datetime or an ISO 8601 string")
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
+    try:
+        value.astimezone(dt.timezone.utc)
+    except (OverflowError, ValueError):
+        raise ValidationError(field, "must be a time between years 1 and 9999 in UTC") from None
+    return value
+
+
+def check_event_time(field: str, value: Any, limits: Limits = LIMITS) -> dt.datetime:
+    """The time of a time-series row: from ``limits.min_time`` to ``limits.max_future`` ahead of now."""
+    value = check_time(field, value)
+    if value < limits.min_time:
+        raise ValidationError(
+            field, f"must not be before {limits.min_time.isoformat()} (got {value.isoformat()})"
+        )
+    latest = dt.datetime.now(dt.timezone.utc) + limits.max_future
+    if value > latest:
+        raise ValidationError(
+            field,
+            f"must not be more than {limits.max_future.total_seconds() / 3600:g} h ahead of now "
+            f"(got {value.isoformat()})",
+        )
     return value
 
 
@@ -185,6 +290,8 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            raise ValueError(f"Decimal {value} is not a finite number")
         return float(value)
     if isinstance(value, (set, frozenset, tuple)):
         return sorted(value, key=str) if isinstance(value, (set, frozenset)) else list(value)
@@ -195,33 +302,63 @@ def _json_default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def dump_json(field: str, value: Any) -> str:
-    """Compact JSON text for a jsonb column; refuses what jsonb cannot store."""
+def _json_depth_ok(value: Any, depth: int) -> bool:
+    """Whether ``value`` nests at most ``depth`` levels of containers (stops early when deeper)."""
+    if isinstance(value, Mapping):
+        items: Iterable[Any] = value.values()
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = value
+    else:
+        return True
+    if depth <= 0:
+        return False
+    return all(_json_depth_ok(item, depth - 1) for item in items)
+
+
+def dump_json(field: str, value: Any, limits: Limits = LIMITS) -> str:
+    """Compact JSON text for a jsonb column; refuses what jsonb cannot store and what breaks a limit."""
     try:
         text = json.dumps(
             value, default=_json_default, ensure_ascii=False, separators=(",", ":"), allow_nan=False
         )
+    except RecursionError:
+        raise ValidationError(field, f"must nest at most {limits.json_depth} levels") from None
     except (TypeError, ValueError) as exc:
         raise ValidationError(field, f"must be JSON-serialisable ({exc})") from None
-    if "\\u0000" in text:
+    # Brackets counted in the text (strings included) bound the depth from above: walk only if needed.
+    if text.count("{") + text.count("[") > limits.json_depth and not _json_depth_ok(value, limits.json_depth):
+        raise ValidationError(field, f"must nest at most {limits.json_depth} levels")
+    if "\\u0000" in text and _JSON_NUL.search(text):
         raise ValidationError(field, "must not contain NUL characters")
+    if text.isascii():
+        size = len(text)
+    else:
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError as exc:
+            raise ValidationError(
+                field,
+                f"must be valid Unicode (a lone surrogate U+{ord(text[exc.start]):04X} in a key or value)",
+            ) from None
+    if size > limits.json_bytes:
+        raise ValidationError(field, f"must be at most {limits.json_bytes} bytes as JSON (got {size})")
     return text
 
 
-def check_json_object(field: str, value: Any) -> str:
+def check_json_object(field: str, value: Any, limits: Limits = LIMITS) -> str:
     if not isinstance(value, Mapping):
         raise ValidationError(field, "must be a JSON object (dict)")
-    return dump_json(field, dict(value))
+    return dump_json(field, dict(value), limits)
 
 
-def check_text_array(field: str, value: Any, *, max_items: int | None = None) -> list[str]:
+def check_text_array(field: str, value: Any, limits: Limits = LIMITS, *, max_items: int = 1000) -> list[str]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise ValidationError(field, "must be a list of strings")
     items = list(value)
-    for i, item in enumerate(items):
-        check_text(f"{field}[{i}]", item)
-    if max_items is not None and len(items) > max_items:
+    if len(items) > max_items:
         raise ValidationError(field, f"must have at most {max_items} items")
+    for i, item in enumerate(items):
+        check_identifier(f"{field}[{i}]", item, limits)
     return items
 
 
@@ -231,9 +368,7 @@ def check_vector(field: str, value: Any, dimensions: int = 1536) -> str:
     items = list(value)
     if len(items) != dimensions:
         raise ValidationError(field, f"must have {dimensions} dimensions (got {len(items)})")
-    if not all(_is_number(v) and math.isfinite(float(v)) for v in items):
-        raise ValidationError(field, "must contain only finite numbers")
-    return vector_literal(items)
+    return vector_literal([check_real(field, v, single=True) for v in items])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -243,7 +378,7 @@ def check_vector(field: str, value: Any, dimensions: int = 1536) -> str:
 @dataclasses.dataclass(frozen=True)
 class Column:
     name: str
-    check: Any  # callable(field, value) -> encoded value
+    check: Any  # callable(field, value, limits) -> encoded value
     required: bool = False
     nullable: bool = True
     default: Any = None
@@ -254,23 +389,32 @@ def _c(name, check, *, required=False, nullable=True, default=None, kind="scalar
     return Column(name, check, required, nullable, default, kind)
 
 
+def _plain(check):
+    return lambda f, v, limits: check(f, v)
+
+
 def _enum(choices):
-    return lambda f, v: check_text(f, v, choices=choices)
+    return lambda f, v, limits: check_text(f, v, choices=choices)
 
 
 def _maxlen(n):
-    return lambda f, v: check_text(f, v, max_len=n)
+    return lambda f, v, limits: check_text(f, v, max_len=n)
 
 
 def _real(lo=None, hi=None):
-    return lambda f, v: check_real(f, v, lo=lo, hi=hi)
+    return lambda f, v, limits: check_real(f, v, lo=lo, hi=hi, single=True)
 
 
 def _int(lo=None):
-    return lambda f, v: check_int(f, v, lo=lo)
+    return lambda f, v, limits: check_int(f, v, lo=lo)
 
 
+_uuid = _plain(check_uuid)
+_bool = _plain(check_bool)
+_vector = _plain(check_vector)
 _json_any = dump_json
+_identifier = check_identifier
+_long_text = check_long_text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -297,28 +441,28 @@ OUTCOMES = TableSpec(
     "outcomes",
     "outcome_id",
     (
-        _c("outcome_id", check_uuid, kind="uuid"),
-        _c("simulation_id", check_uuid, required=True, nullable=False, kind="uuid"),
+        _c("outcome_id", _uuid, kind="uuid"),
+        _c("simulation_id", _uuid, required=True, nullable=False, kind="uuid"),
         _c(
             "scenario_id",
-            lambda f, v: check_text(f, v, max_len=100, pattern=SCENARIO_ID),
+            lambda f, v, limits: check_text(f, v, max_len=100, pattern=SCENARIO_ID),
             required=True,
             nullable=False,
         ),
-        _c("execution_time", check_time, nullable=False, kind="time"),
+        _c("execution_time", check_event_time, nullable=False, kind="time"),
         _c("status", _enum(OUTCOME_STATUSES), required=True, nullable=False),
         _c("reliability_score", _real(0, 1), required=True, nullable=False),
         _c("execution_time_ms", _real(0), required=True, nullable=False),
         _c("tokens_used", _int(0), required=True, nullable=False),
         _c("cost_usd", _real(0), required=True, nullable=False),
         _c("trajectory", None, required=True, nullable=False, kind="json"),
-        _c("trajectory_embedding", check_vector, kind="vector"),
+        _c("trajectory_embedding", _vector, kind="vector"),
         _c("metrics", _json_any, nullable=False, default="{}", kind="json"),
-        _c("modal_call_id", check_text),
-        _c("sandbox_id", check_text),
-        _c("sandbox_logs", check_text),
+        _c("modal_call_id", _identifier),
+        _c("sandbox_id", _identifier),
+        _c("sandbox_logs", _long_text),
         _c("retry_count", _int(0), nullable=False, default=0),
-        _c("error_code", check_text),
+        _c("error_code", _identifier),
         _c("error_category", _enum(ERROR_CATEGORIES)),
         _c("execution_metadata", check_json_object, nullable=False, default="{}", kind="json"),
     ),
@@ -328,10 +472,15 @@ TOOL_USAGE = TableSpec(
     "tool_usage",
     "usage_id",
     (
-        _c("usage_id", check_uuid, kind="uuid"),
-        _c("outcome_id", check_uuid, required=True, nullable=False, kind="uuid"),
-        _c("execution_time", check_time, nullable=False, kind="time"),
-        _c("tool_name", lambda f, v: check_text(f, v, min_len=1, max_len=100), required=True, nullable=False),
+        _c("usage_id", _uuid, kind="uuid"),
+        _c("outcome_id", _uuid, required=True, nullable=False, kind="uuid"),
+        _c("execution_time", check_event_time, nullable=False, kind="time"),
+        _c(
+            "tool_name",
+            lambda f, v, limits: check_text(f, v, min_len=1, max_len=100),
+            required=True,
+            nullable=False,
+        ),
         _c("call_count", _int(1), required=True, nullable=False),
         _c("avg_duration_ms", _real(0), required=True, nullable=False),
         _c("success_rate", _real(0, 1), required=True, nullable=False),
@@ -339,7 +488,7 @@ TOOL_USAGE = TableSpec(
         _c("total_cost_usd", _real(0), nullable=False, default=0.0),
         _c("error_types", check_text_array),
         _c("modal_function_calls", _json_any, kind="json"),
-        _c("sandbox_tool_logs", check_text),
+        _c("sandbox_tool_logs", _long_text),
     ),
 )
 
@@ -347,24 +496,24 @@ FAILURE_PATTERNS = TableSpec(
     "failure_patterns",
     "pattern_id",
     (
-        _c("pattern_id", check_uuid, kind="uuid"),
-        _c("outcome_id", check_uuid, required=True, nullable=False, kind="uuid"),
-        _c("execution_time", check_time, nullable=False, kind="time"),
+        _c("pattern_id", _uuid, kind="uuid"),
+        _c("outcome_id", _uuid, required=True, nullable=False, kind="uuid"),
+        _c("execution_time", check_event_time, nullable=False, kind="time"),
         _c(
             "failure_type",
-            lambda f, v: check_text(f, v, min_len=1, max_len=100),
+            lambda f, v, limits: check_text(f, v, min_len=1, max_len=100),
             required=True,
             nullable=False,
         ),
         _c("failure_category", _enum(FAILURE_CATEGORIES), required=True, nullable=False),
         _c("error_message", _maxlen(10000)),
-        _c("error_embedding", check_vector, kind="vector"),
-        _c("pattern_cluster_id", check_uuid, kind="uuid"),
+        _c("error_embedding", _vector, kind="vector"),
+        _c("pattern_cluster_id", _uuid, kind="uuid"),
         _c("cluster_confidence", _real(0, 1)),
         _c("similar_failures_count", _int(0), nullable=False, default=0),
-        _c("recovery_attempted", check_bool, nullable=False, default=False),
-        _c("recovery_successful", check_bool, nullable=False, default=False),
-        _c("resolution_steps", check_text),
+        _c("recovery_attempted", _bool, nullable=False, default=False),
+        _c("recovery_successful", _bool, nullable=False, default=False),
+        _c("resolution_steps", _long_text),
         _c("llm_analysis", _json_any, kind="json"),
     ),
 )
@@ -372,37 +521,40 @@ FAILURE_PATTERNS = TableSpec(
 BATCH_TABLES = {t.name: t for t in (OUTCOMES, TOOL_USAGE, FAILURE_PATTERNS)}
 
 
-def _check_trajectory(value: Any) -> str:
+def _check_trajectory(field: str, value: Any, limits: Limits) -> str:
     if not isinstance(value, Mapping):
-        raise ValidationError("trajectory", "must be a JSON object (dict)")
+        raise ValidationError(field, "must be a JSON object (dict)")
     missing = [k for k in ("start_time", "status") if k not in value]
     if missing:
-        raise ValidationError(
-            "trajectory", f"must contain the keys 'start_time' and 'status' (missing {missing})"
-        )
-    return dump_json("trajectory", dict(value))
+        raise ValidationError(field, f"must contain the keys 'start_time' and 'status' (missing {missing})")
+    return dump_json(field, dict(value), limits)
 
 
 def time_of_id(value: uuid.UUID | None) -> dt.datetime | None:
-    """The timestamp inside a UUIDv7 (None for other versions)."""
+    """The timestamp inside a UUIDv7 (None for other versions, or when it is past year 9999)."""
     if value is None or value.version != 7:
         return None
-    return dt.datetime.fromtimestamp(uuid7_time_ms(value) / 1000, dt.timezone.utc)
+    try:
+        return dt.datetime.fromtimestamp(uuid7_time_ms(value) / 1000, dt.timezone.utc)
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
-def encode_row(spec: TableSpec, values: Mapping[str, Any], *, now: dt.datetime | None = None) -> tuple:
+def encode_row(
+    spec: TableSpec, values: Mapping[str, Any], *, now: dt.datetime | None = None, limits: Limits = LIMITS
+) -> tuple:
     """Validate ``values`` against ``spec`` and return the row tuple in COPY column order.
 
-    Unknown keys, missing required fields, wrong types and broken CHECK rules raise
-    :class:`ValidationError`. A missing id becomes a new UUIDv7. A missing ``execution_time`` becomes
-    the time inside the id when it is a UUIDv7 (so a retried record with the same id lands once),
-    else now (UTC). Other missing fields take the table's default.
+    Unknown keys, missing required fields, wrong types, broken CHECK rules and broken ``limits``
+    raise :class:`ValidationError`. A missing id becomes a new UUIDv7. A missing ``execution_time``
+    becomes the time inside the id when it is a UUIDv7, else now (UTC). Other missing fields take
+    the table's default.
     """
     columns = spec.columns_by_name
     unknown = [k for k in values if k not in columns]
     if unknown:
-        unknown.sort()
-        raise ValidationError(unknown[0], f"is not a column of {spec.name}")
+        unknown.sort(key=str)
+        raise ValidationError(str(unknown[0])[:100], f"is not a column of {spec.name}")
     row = []
     record_id: uuid.UUID | None = None
     for column in spec.columns:
@@ -413,14 +565,28 @@ def encode_row(spec: TableSpec, values: Mapping[str, Any], *, now: dt.datetime |
             if column.name == spec.id_column:
                 value = uuid7()
             elif column.name == "execution_time":
-                value = time_of_id(record_id) or now or dt.datetime.now(dt.timezone.utc)
+                value = time_of_id(record_id)
+                if value is None and record_id is not None and record_id.version == 7:
+                    raise ValidationError(
+                        spec.id_column,
+                        "is a UUIDv7 whose timestamp is past year 9999: give execution_time or another id",
+                    )
+                if value is not None:
+                    try:
+                        check_event_time(column.name, value, limits)
+                    except ValidationError as exc:
+                        raise ValidationError(
+                            spec.id_column, f"is a UUIDv7 whose timestamp is out of range ({exc.rule})"
+                        ) from None
+                else:
+                    value = now or dt.datetime.now(dt.timezone.utc)
             else:
                 row.append(column.default)
                 continue
         if spec is OUTCOMES and column.name == "trajectory":
-            row.append(_check_trajectory(value))
+            row.append(_check_trajectory(column.name, value, limits))
         else:
-            row.append(column.check(column.name, value))
+            row.append(column.check(column.name, value, limits))
         if column.name == spec.id_column:
             record_id = row[-1]
     if spec is FAILURE_PATTERNS:
@@ -431,6 +597,20 @@ def encode_row(spec: TableSpec, values: Mapping[str, Any], *, now: dt.datetime |
         if successful and not attempted:
             raise ValidationError("recovery_successful", "may be true only when recovery_attempted is true")
     return tuple(row)
+
+
+def keyed_by_time(spec: TableSpec, values: Mapping[str, Any], row: Sequence[Any]) -> bool:
+    """Whether a retry of this row is certain to carry the same primary key (id, execution_time).
+
+    True when the client made the id (a retry reuses this very row), or when the time is the one inside
+    the caller's UUIDv7 id. Otherwise (a uuid4 id, or an explicit time that the caller may give or
+    omit on a retry) the row is checked by id alone before it is written (see :func:`write_batch_flow`).
+    """
+    if values.get(spec.id_column) is None:
+        return True
+    names = spec.column_names
+    record_id = row[names.index(spec.id_column)]
+    return time_of_id(record_id) == row[names.index("execution_time")]
 
 
 def row_payload(spec: TableSpec, row: Sequence[Any]) -> dict[str, Any]:
@@ -624,14 +804,31 @@ class CopyIn:
 Op = Execute | FetchOne | FetchAll | CopyIn
 Flow = Generator[Op, Any, Any]
 
-# SQLSTATE classes that mean "this row is wrong" (data exceptions, integrity violations) or
-# a trigger refused it: the batch is split and such rows are dead-lettered.
-ROW_ERROR_CLASSES = ("22", "23", "P0")
+# SQLSTATE classes that mean "this row is wrong": data exceptions (22), integrity violations (23),
+# program limits such as a too-large index entry (54), a trigger's refusal (P0). The batch is split
+# and such rows are dead-lettered.
+ROW_ERROR_CLASSES = ("22", "23", "54", "P0")
+# Errors raised on the client while a row is encoded (before the server sees it).
+ROW_ENCODING_ERRORS = (UnicodeError, ValueError, TypeError, OverflowError, psycopg.DataError)
 
 
 def is_row_error(exc: BaseException) -> bool:
+    """Whether ``exc`` was caused by a row's content (as opposed to the connection or the server)."""
     state = getattr(exc, "sqlstate", None)
-    return bool(state) and state[:2] in ROW_ERROR_CLASSES
+    if state:
+        return state[:2] in ROW_ERROR_CLASSES
+    if isinstance(exc, psycopg.Error) and not isinstance(exc, psycopg.DataError):
+        return False
+    return isinstance(exc, ROW_ENCODING_ERRORS)
+
+
+def error_text(exc: BaseException) -> str:
+    """One line saying what went wrong: the server's message and detail, or the client's exception."""
+    diag = getattr(exc, "diag", None)
+    if isinstance(exc, psycopg.Error) and diag is not None and diag.message_primary:
+        detail = f" ({diag.message_detail})" if diag.message_detail else ""
+        return diag.message_primary + detail
+    return f"{type(exc).__name__}: {exc}"
 
 
 def is_connection_error(exc: BaseException) -> bool:
@@ -640,6 +837,20 @@ def is_connection_error(exc: BaseException) -> bool:
         state = getattr(exc, "sqlstate", None)
         return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
     return False
+
+
+# SQLSTATE classes of a server that is busy, restarting or failing (not of the statement or the row):
+# transaction rollbacks such as deadlocks (40), insufficient resources such as too many connections
+# (53), operator intervention such as a shutdown (57), system errors (58) and internal errors (XX).
+RETRYABLE_CLASSES = ("08", "40", "53", "57", "58", "XX")
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """An error of the connection or the server: the same work may succeed on another attempt."""
+    if is_connection_error(exc):
+        return True
+    state = getattr(exc, "sqlstate", None)
+    return isinstance(exc, psycopg.Error) and bool(state) and state[:2] in RETRYABLE_CLASSES
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -653,6 +864,7 @@ class Sql:
         if not SCHEMA_NAME.match(schema):
             raise ValueError(f"invalid schema name {schema!r}")
         self.schema = schema
+        self.copy_refused: set[str] = set()  # tables whose row-level security refuses COPY FROM
 
     def t(self, table: str) -> str:
         return f'"{self.schema}"."{table}"'
@@ -707,14 +919,19 @@ def _write_rows(sql: Sql, spec: TableSpec, rows: Sequence[tuple], mode: str) -> 
     Runs inside the caller's ``SAVEPOINT arc_eval_batch`` (see :func:`_write_or_split`).
 
     mode ``auto``: COPY straight into the table; if a row already exists (a retried batch), fall back
-    to COPY into a temp staging table then ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``.
+    to COPY into a temp staging table then ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``. A table
+    under row-level security refuses COPY FROM (the writer role): then this and later batches of the
+    same ``sql`` take the staging path, whose INSERT the policies check.
     mode ``staged``: always the staging path.
     """
-    if mode == "auto":
+    if mode == "auto" and spec.name not in sql.copy_refused:
         try:
             yield CopyIn(sql.copy_direct(spec), rows)
         except psycopg.errors.UniqueViolation:
             # The caller's savepoint is still established after a rollback to it.
+            yield Execute("ROLLBACK TO SAVEPOINT arc_eval_batch")
+        except psycopg.errors.FeatureNotSupported:
+            sql.copy_refused.add(spec.name)
             yield Execute("ROLLBACK TO SAVEPOINT arc_eval_batch")
         else:
             return len(rows)
@@ -729,17 +946,13 @@ def _write_or_split(sql: Sql, spec: TableSpec, rows: Sequence[tuple], mode: str,
     yield Execute("SAVEPOINT arc_eval_batch")
     try:
         inserted = yield from _write_rows(sql, spec, rows, mode)
-    except psycopg.Error as exc:
+    except Exception as exc:
         if not is_row_error(exc):
             raise
         yield Execute("ROLLBACK TO SAVEPOINT arc_eval_batch")
         yield Execute("RELEASE SAVEPOINT arc_eval_batch")
         if len(rows) == 1:
-            message = (
-                exc.diag.message_primary if exc.diag and exc.diag.message_primary else str(exc)
-            ) or "error"
-            detail = exc.diag.message_detail if exc.diag else None
-            result.dead_letters.append((rows[0], message + (f" ({detail})" if detail else ""), exc.sqlstate))
+            result.dead_letters.append((rows[0], error_text(exc), getattr(exc, "sqlstate", None)))
             return
         middle = len(rows) // 2
         yield from _write_or_split(sql, spec, rows[:middle], mode, result)
@@ -750,27 +963,74 @@ def _write_or_split(sql: Sql, spec: TableSpec, rows: Sequence[tuple], mode: str,
     result.duplicates += len(rows) - inserted
 
 
-def write_batch_flow(sql: Sql, spec: TableSpec, rows: Sequence[tuple], *, mode: str = "auto") -> Flow:
+def safe_text(text: str, limit: int = 65_536) -> str:
+    """Text the database will store whatever it holds: lone surrogates and NULs replaced, cut to ``limit``."""
+    text = text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def dead_letter_payload(spec: TableSpec, row: Sequence[Any]) -> str:
+    """The dead-letter ``payload`` of a row: its JSON, made storable whatever the row held."""
+    try:
+        payload: Any = row_payload(spec, row)
+        text = json.dumps(payload, default=_json_default, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError) as exc:
+        text = json.dumps({"unserialisable_row": repr(row)[:65_536], "error": str(exc)})
+    text = safe_text(text, limit=1 << 30)
+    return _JSON_NUL.sub(lambda m: m.group(0)[:-6] + "\\ufffd", text)
+
+
+def _drop_known(
+    sql: Sql, spec: TableSpec, rows: Sequence[tuple], check_ids: frozenset, result: WriteResult
+) -> Flow:
+    """Drop rows keyed by id alone (see :func:`keyed_by_time`) whose id is already stored or repeated."""
+    id_index = spec.column_names.index(spec.id_column)
+    wanted = [row[id_index] for row in rows if row[id_index] in check_ids]
+    if not wanted:
+        return list(rows)
+    found = yield FetchAll(
+        f"SELECT {spec.id_column} AS id FROM {sql.t(spec.name)} WHERE {spec.id_column} = ANY(%s::uuid[])",
+        [wanted],
+    )
+    seen = {r["id"] for r in found}
+    kept = []
+    for row in rows:
+        record_id = row[id_index]
+        if record_id in check_ids:
+            if record_id in seen:
+                result.duplicates += 1
+                continue
+            seen.add(record_id)
+        kept.append(row)
+    return kept
+
+
+def write_batch_flow(
+    sql: Sql,
+    spec: TableSpec,
+    rows: Sequence[tuple],
+    *,
+    mode: str = "auto",
+    check_ids: frozenset = frozenset(),
+) -> Flow:
     """Write a batch in the current transaction; isolate bad rows by bisection; dead-letter them.
 
-    Idempotent: rows whose id already exists are skipped, so the same batch can be sent again.
+    Idempotent: a row whose primary key (id, execution_time) exists is skipped, and so is a row whose
+    id is in ``check_ids`` when a row with that id exists at any time. So the same batch, or the same
+    records sent again by a new client, land once.
     """
     result = WriteResult(spec.name, sent=len(rows))
-    yield from _write_or_split(sql, spec, rows, mode, result)
+    if check_ids:
+        rows = yield from _drop_known(sql, spec, rows, check_ids, result)
+    if rows:
+        yield from _write_or_split(sql, spec, rows, mode, result)
     if result.dead_letters:
         id_index = spec.column_names.index(spec.id_column)
         yield CopyIn(
             f"COPY {sql.t('ingest_dead_letters')} "
             "(dead_letter_id, target_table, record_id, payload, error_message, sqlstate) FROM STDIN",
             [
-                (
-                    uuid7(),
-                    spec.name,
-                    row[id_index],
-                    dump_json("payload", row_payload(spec, row)),
-                    message,
-                    state,
-                )
+                (uuid7(), spec.name, row[id_index], dead_letter_payload(spec, row), safe_text(message), state)
                 for row, message, state in result.dead_letters
             ],
         )
@@ -858,10 +1118,12 @@ def recount_clusters_flow(sql: Sql, cluster_ids: Iterable[uuid.UUID]) -> Flow:
     )
 
 
-def write_failures_flow(sql: Sql, rows: list[tuple], threshold: float, *, mode: str = "staged") -> Flow:
+def write_failures_flow(
+    sql: Sql, rows: list[tuple], threshold: float, *, mode: str = "staged", check_ids: frozenset = frozenset()
+) -> Flow:
     """Cluster, write (with dead letters) and recount a batch of failure rows."""
     clustered = yield from cluster_failures_flow(sql, rows, threshold)
-    result = yield from write_batch_flow(sql, FAILURE_PATTERNS, clustered, mode=mode)
+    result = yield from write_batch_flow(sql, FAILURE_PATTERNS, clustered, mode=mode, check_ids=check_ids)
     yield from recount_clusters_flow(sql, (row[_failure_index("pattern_cluster_id")] for row in clustered))
     return result
 

@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,22 +18,11 @@ from typing import Any
 import yaml
 
 from .connection import Target, data_dir, private_dir, write_private
+from .settings import ANALYTICS_SCHEMA, RAW_SCHEMA, analytics_schema, raw_schema  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
 PROFILE_NAME = "arc_eval"
-ANALYTICS_SCHEMA = "arc_eval"
-RAW_SCHEMA = "arc_eval_raw"
-
-
-def raw_schema() -> str:
-    """Schema of the raw tables (dbt var ``raw_schema``; ``ARC_EVAL_RAW_SCHEMA`` overrides for both)."""
-    return os.environ.get("ARC_EVAL_RAW_SCHEMA", RAW_SCHEMA)
-
-
-def analytics_schema() -> str:
-    """Schema of the dbt models (the profile's schema, ``ARC_EVAL_SCHEMA``)."""
-    return os.environ.get("ARC_EVAL_SCHEMA", ANALYTICS_SCHEMA)
 
 
 class DbtError(RuntimeError):
@@ -118,6 +108,26 @@ def _split_vars(args: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
     return rest, found
 
 
+def check_reachable(target: Target, timeout_s: int = 10) -> None:
+    """Connect once before dbt spends seconds parsing the project; a failure names where the target came from."""
+    import psycopg
+
+    from .connection import ConnectionError
+
+    try:
+        psycopg.connect(target.conninfo, connect_timeout=timeout_s).close()
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConnectionError(f"cannot connect to the database chosen by {target.source}: {reason}") from None
+
+
+def _colour() -> bool:
+    """Colour only on a terminal, and never when ``NO_COLOR`` is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    return sys.stdout.isatty()
+
+
 def run(
     args: Sequence[str],
     target: Target,
@@ -130,6 +140,7 @@ def run(
 
     Raises :class:`DbtError` when dbt reports failure.
     """
+    check_reachable(target)
     from dbt.cli.main import dbtRunner
 
     project = project_dir()
@@ -142,6 +153,7 @@ def run(
         cli_args = ["--quiet", *cli_args]
     env = target.libpq_env()
     env.setdefault("ARC_EVAL_TARGET", os.environ.get("ARC_EVAL_TARGET", "dev"))
+    env.setdefault("DBT_USE_COLORS", "true" if _colour() else "false")
     # Artifacts and logs go to the data folder, so concurrent runs on other databases never share them.
     work = data_dir()
     env.setdefault("DBT_TARGET_PATH", str(work / "dbt-target"))

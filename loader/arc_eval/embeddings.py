@@ -6,8 +6,9 @@ Two implementations of :class:`Embedder`:
   normalised (case folded; UUIDs, hex strings, numbers and tokens with digits replaced by placeholders,
   so messages that differ only in ids or numbers embed identically), split into word unigrams and bigrams, and
   feature-hashed with signs into ``DIMENSIONS`` buckets, then L2-normalised. No network, no model.
-* :class:`OpenAIEmbedder`: any OpenAI-compatible ``POST {base_url}/embeddings`` endpoint, batched, with
-  retries and backoff. Configured from the environment by :func:`embedder_from_env`.
+* :class:`OpenAIEmbedder`: any OpenAI-compatible ``POST {base_url}/embeddings`` endpoint through the
+  ``openai`` SDK (the ``llm`` extra), batched, with the SDK's retries. :func:`embedder_from_env` picks it
+  when ``ARC_EVAL_EMBEDDING_MODEL`` is set; the clients use :func:`embedder_from_env` by default.
 
 Vectors are lists of floats of length ``DIMENSIONS`` (the ``vector(1536)`` columns), unit length.
 """
@@ -15,19 +16,14 @@ Vectors are lists of floats of length ``DIMENSIONS`` (the ``vector(1536)`` colum
 from __future__ import annotations
 
 import hashlib
-import json
-import logging
 import math
 import os
 import re
-import time
-import urllib.error
-import urllib.request
 from collections import Counter
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
-log = logging.getLogger(__name__)
+from . import llm
 
 DIMENSIONS = 1536
 
@@ -116,12 +112,12 @@ class HashingEmbedder:
 
 
 class OpenAIEmbedder:
-    """An OpenAI-compatible embeddings endpoint (``POST {base_url}/embeddings``), stdlib HTTP only.
+    """An OpenAI-compatible embeddings endpoint through the ``openai`` SDK (sync :meth:`embed`, async
+    :meth:`aembed`).
 
-    Texts are sent in batches of ``batch_size``; a failed request (connection error, HTTP 408/409/429
-    or 5xx) is retried up to ``max_retries`` times with exponential backoff (honouring
-    ``Retry-After``). Every vector must have ``dimensions`` floats; it is L2-normalised on return.
-    The API key is sent as a bearer token and never logged.
+    Texts are sent in batches of ``batch_size``; the SDK retries failed requests (see :mod:`arc_eval.llm`,
+    ``max_retries`` retries of ``timeout`` seconds each). Every vector must have ``dimensions`` floats; it
+    is L2-normalised on return. The API key is sent as a bearer token and never logged.
     """
 
     def __init__(
@@ -132,9 +128,8 @@ class OpenAIEmbedder:
         api_key: str | None = None,
         dimensions: int = DIMENSIONS,
         batch_size: int = 64,
-        max_retries: int = 4,
-        timeout: float = 30.0,
-        backoff: float = 0.5,
+        max_retries: int = llm.DEFAULT_MAX_RETRIES,
+        timeout: float = llm.DEFAULT_TIMEOUT,
         send_dimensions: bool = False,
     ) -> None:
         if not base_url:
@@ -148,66 +143,78 @@ class OpenAIEmbedder:
         self.batch_size = max(1, batch_size)
         self.max_retries = max(0, max_retries)
         self.timeout = timeout
-        self.backoff = backoff
         self.send_dimensions = send_dimensions
+        self._sync: Any = None
+        self._async: Any = None
 
     def __repr__(self) -> str:
         return f"OpenAIEmbedder(base_url={self.base_url!r}, model={self.model!r})"
 
+    def _sdk(self) -> Any:
+        try:
+            return llm.sdk()
+        except ImportError as exc:
+            raise EmbeddingError(f"ARC_EVAL_EMBEDDING_MODEL is set but {exc}") from None
+
+    def _batches(self, texts: Sequence[str]) -> list[list[str]]:
+        texts = [t or " " for t in texts]
+        return [texts[i : i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
+
+    def _arguments(self, batch: list[str]) -> dict[str, Any]:
+        arguments: dict[str, Any] = {"model": self.model, "input": batch, "encoding_format": "float"}
+        if self.send_dimensions:
+            arguments["dimensions"] = self.dimensions
+        return arguments
+
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        sdk = self._sdk()
+        if self._sync is None:
+            self._sync = sdk.OpenAI(
+                **llm.client_options(self.base_url, self._api_key, self.timeout, self.max_retries)
+            )
         out: list[list[float]] = []
-        for start in range(0, len(texts), self.batch_size):
-            out.extend(self._embed_batch([t or " " for t in texts[start : start + self.batch_size]]))
+        for batch in self._batches(texts):
+            try:
+                response = self._sync.embeddings.create(**self._arguments(batch))
+            except sdk.APIError as exc:
+                raise _failure(sdk, exc) from None
+            out.extend(self._vectors(response, len(batch)))
         return out
 
-    def _request(self, body: bytes) -> dict:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
-        request = urllib.request.Request(
-            f"{self.base_url}/embeddings", data=body, headers=headers, method="POST"
-        )
-        attempt = 0
-        while True:
-            retry_after: float | None = None
+    async def aembed(self, texts: Sequence[str]) -> list[list[float]]:
+        """:meth:`embed` on the SDK's asynchronous client."""
+        sdk = self._sdk()
+        if self._async is None:
+            self._async = sdk.AsyncOpenAI(
+                **llm.client_options(self.base_url, self._api_key, self.timeout, self.max_retries)
+            )
+        out: list[list[float]] = []
+        for batch in self._batches(texts):
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    return json.loads(response.read().decode("utf-8"))
-            except urllib.error.HTTPError as exc:
-                if exc.code not in (408, 409, 429) and exc.code < 500:
-                    raise EmbeddingError(f"embedding request refused: HTTP {exc.code}") from None
-                error: Exception = EmbeddingError(f"embedding request failed: HTTP {exc.code}")
-                header = exc.headers.get("Retry-After") if exc.headers else None
-                if header:
-                    try:
-                        retry_after = float(header)
-                    except ValueError:
-                        retry_after = None
-            except (urllib.error.URLError, TimeoutError, ConnectionError, json.JSONDecodeError) as exc:
-                error = EmbeddingError(f"embedding request failed: {type(exc).__name__}")
-            if attempt >= self.max_retries:
-                raise error
-            delay = retry_after if retry_after is not None else self.backoff * (2**attempt)
-            log.warning("embedding request failed (%s); retry %d in %.1fs", error, attempt + 1, delay)
-            time.sleep(min(delay, 30.0))
-            attempt += 1
+                response = await self._async.embeddings.create(**self._arguments(batch))
+            except sdk.APIError as exc:
+                raise _failure(sdk, exc) from None
+            out.extend(self._vectors(response, len(batch)))
+        return out
 
-    def _embed_batch(self, texts: list[str]) -> list[list[float]]:
-        payload: dict = {"model": self.model, "input": texts}
-        if self.send_dimensions:
-            payload["dimensions"] = self.dimensions
-        answer = self._request(json.dumps(payload).encode("utf-8"))
+    def _vectors(self, response: Any, expected: int) -> list[list[float]]:
         try:
-            items = sorted(answer["data"], key=lambda item: item.get("index", 0))
-            vectors = [[float(x) for x in item["embedding"]] for item in items]
-        except (KeyError, TypeError, ValueError) as exc:
+            items = sorted(response.data, key=lambda item: item.index)
+            vectors = [[float(x) for x in item.embedding] for item in items]
+        except (AttributeError, TypeError, ValueError) as exc:
             raise EmbeddingError(f"unexpected embeddings response: {type(exc).__name__}") from None
-        if len(vectors) != len(texts):
-            raise EmbeddingError(f"asked for {len(texts)} embeddings, got {len(vectors)}")
+        if len(vectors) != expected:
+            raise EmbeddingError(f"asked for {expected} embeddings, got {len(vectors)}")
         for vector in vectors:
             if len(vector) != self.dimensions:
                 raise EmbeddingError(f"embedding has {len(vector)} dimensions, expected {self.dimensions}")
         return [_unit(v) for v in vectors]
+
+
+def _failure(sdk: Any, exc: Exception) -> EmbeddingError:
+    if isinstance(exc, sdk.APIStatusError):
+        return EmbeddingError(f"embedding request failed: HTTP {exc.status_code}")
+    return EmbeddingError(f"embedding request failed: {type(exc).__name__}")
 
 
 def _unit(vector: list[float]) -> list[float]:
@@ -233,26 +240,34 @@ def default_embedder() -> HashingEmbedder:
     return HashingEmbedder(DIMENSIONS)
 
 
-def embedder_from_env(env: dict[str, str] | None = None) -> Embedder:
+def embedder_from_env(env: Mapping[str, str] | None = None) -> Embedder:
     """An :class:`OpenAIEmbedder` when ``ARC_EVAL_EMBEDDING_MODEL`` is set, else the default embedder.
 
-    Base URL: ``ARC_EVAL_EMBEDDING_BASE_URL``, else ``OPENAI_BASE_URL``, else ``https://api.openai.com/v1``.
-    Key: ``ARC_EVAL_EMBEDDING_API_KEY``, else ``OPENAI_API_KEY``. ``ARC_EVAL_EMBEDDING_DIMENSIONS``
-    (default 1536) is sent as the ``dimensions`` request field when set.
+    Base URL: ``ARC_EVAL_EMBEDDING_BASE_URL``, else ``ARC_EVAL_LLM_BASE_URL``, else ``OPENAI_BASE_URL``, else
+    ``https://api.openai.com/v1``. Key: ``ARC_EVAL_EMBEDDING_API_KEY``, else ``ARC_EVAL_LLM_API_KEY``, else
+    ``OPENAI_API_KEY``. Timeout and retries: ``ARC_EVAL_LLM_TIMEOUT`` and ``ARC_EVAL_LLM_MAX_RETRIES``.
+    ``ARC_EVAL_EMBEDDING_DIMENSIONS`` (default 1536) is sent as the ``dimensions`` request field when set.
+    Raises :class:`ValueError` naming the variable when a setting is invalid.
     """
-    env = dict(os.environ) if env is None else env
-    model = env.get("ARC_EVAL_EMBEDDING_MODEL", "").strip()
-    if not model:
+    env = os.environ if env is None else env
+    model = llm.setting(env, "ARC_EVAL_EMBEDDING_MODEL")
+    if model is None:
         return default_embedder()
     base_url = (
-        env.get("ARC_EVAL_EMBEDDING_BASE_URL") or env.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
-    ).strip()
-    api_key = env.get("ARC_EVAL_EMBEDDING_API_KEY") or env.get("OPENAI_API_KEY") or None
-    dims = env.get("ARC_EVAL_EMBEDDING_DIMENSIONS", "").strip()
+        llm.setting(env, "ARC_EVAL_EMBEDDING_BASE_URL", "ARC_EVAL_LLM_BASE_URL", "OPENAI_BASE_URL")
+        or llm.DEFAULT_BASE_URL
+    )
+    api_key = llm.setting(env, "ARC_EVAL_EMBEDDING_API_KEY", "ARC_EVAL_LLM_API_KEY", "OPENAI_API_KEY")
+    dims = llm.setting(env, "ARC_EVAL_EMBEDDING_DIMENSIONS")
+    if dims is not None and (not dims.isdigit() or int(dims) != DIMENSIONS):
+        raise ValueError(
+            f"ARC_EVAL_EMBEDDING_DIMENSIONS={dims!r} must be {DIMENSIONS}, the width of the vector columns"
+        )
     return OpenAIEmbedder(
         base_url=base_url,
         model=model,
         api_key=api_key,
-        dimensions=int(dims) if dims else DIMENSIONS,
-        send_dimensions=bool(dims),
+        dimensions=DIMENSIONS,
+        send_dimensions=dims is not None,
+        **llm.retry_settings(env),
     )

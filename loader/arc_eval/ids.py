@@ -19,23 +19,31 @@ _counter = 0
 def uuid7(unix_ms: int | None = None) -> uuid.UUID:
     """A new UUIDv7: 48-bit Unix milliseconds, then a 12-bit counter, then 62 random bits.
 
-    Ids made by one process are strictly increasing (the counter orders ids within a millisecond).
+    Ids made by one process from its clock are strictly increasing (the counter orders ids within a
+    millisecond). An id for a given ``unix_ms`` (0 to 2**48 - 1) takes a random counter and leaves the
+    clock's sequence alone.
     """
     global _last_ms, _counter
-    with _lock:
-        ms = int(time.time() * 1000) if unix_ms is None else int(unix_ms)
-        if ms > _last_ms:
-            _last_ms, _counter = ms, int.from_bytes(os.urandom(2), "big") & 0x3FF
-        else:
-            ms = _last_ms
-            _counter += 1
-            if _counter > 0xFFF:  # counter exhausted: borrow the next millisecond
-                _last_ms += 1
+    if unix_ms is not None:
+        ms = int(unix_ms)
+        if not 0 <= ms < 1 << 48:
+            raise ValueError("unix_ms must be between 0 and 2**48 - 1")
+        counter = int.from_bytes(os.urandom(2), "big") & 0xFFF
+    else:
+        with _lock:
+            ms = int(time.time() * 1000)
+            if ms > _last_ms:
+                _last_ms, _counter = ms, int.from_bytes(os.urandom(2), "big") & 0x3FF
+            else:
                 ms = _last_ms
-                _counter = 0
-        counter = _counter
+                _counter += 1
+                if _counter > 0xFFF:  # counter exhausted: borrow the next millisecond
+                    _last_ms += 1
+                    ms = _last_ms
+                    _counter = 0
+            counter = _counter
     rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | counter << 64 | 0b10 << 62 | rand
+    value = ms << 80 | 0x7 << 76 | counter << 64 | 0b10 << 62 | rand
     return uuid.UUID(int=value)
 
 

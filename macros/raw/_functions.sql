@@ -2,10 +2,12 @@
 
 {#- Trigger function: one audit_log row per changed row. Trigger arguments name columns left out of
     old_data/new_data (config_versions passes 'embedding': a 1536-d vector would dwarf the rest of the row).
-    user_id comes from the session setting arc_eval.user_id (NULL when unset or empty). -#}
+    user_id is the user of the session's principal (arc_eval_principals) when it has one, else the session
+    setting arc_eval.user_id (NULL when unset or empty). SECURITY DEFINER: the roles that write audited
+    tables cannot write audit_log themselves. -#}
 {% macro arc_eval_raw_audit_function_sql(s) %}
 create or replace function {{ s }}.arc_eval_audit_row() returns trigger
-language plpgsql as $arc$
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $arc$
 declare
     excluded text[] := case when tg_nargs > 0 then tg_argv else '{}'::text[] end;
     old_row jsonb;
@@ -21,7 +23,10 @@ begin
     values (
         tg_table_name,
         tg_op,
-        nullif(current_setting('arc_eval.user_id', true), '')::uuid,
+        coalesce(
+            (select p.user_id from {{ s }}.arc_eval_principals p where p.role_name = session_user::text and not p.is_group),
+            nullif(current_setting('arc_eval.user_id', true), '')::uuid
+        ),
         old_row,
         new_row,
         inet_client_addr(),

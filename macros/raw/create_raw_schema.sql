@@ -90,6 +90,12 @@
         {%- endif -%}
     {%- endfor -%}
 
+    {#- 1b. The principals table (role -> user), read by the tenant helpers and the audit trigger. -#}
+    {%- if "arc_eval_principals" not in catalog.columns -%}
+        {% do run_query(arc_eval_principals_sql(s)) %}
+        {%- do changes.append("table arc_eval_principals") -%}
+    {%- endif -%}
+
     {#- 2. Hypertables (before constraints and indexes, so both land on the hypertable). -#}
     {%- for spec in specs if spec.get("chunk_interval") -%}
         {%- if arc_eval_ts_create_hypertable(caps, s, spec.name, spec.time_column, spec.chunk_interval) -%}
@@ -133,6 +139,8 @@
         "trigger_llm_recommendation_analysis": arc_eval_raw_trigger_analysis_sql(s),
         "arc_eval_audit_log_retention": arc_eval_raw_audit_retention_sql(s),
     } -%}
+    {%- do routines.update(arc_eval_tenant_routines(s)) -%}
+    {%- do routines.update(arc_eval_review_routines(s)) -%}
     {%- for name, definition in routines.items() if bodies.get(name) != definition.split("$arc$")[1] -%}
         {% do run_query(definition) %}
         {%- do changes.append(("function " if name in bodies else "new function ") ~ name) -%}
@@ -142,6 +150,10 @@
         {%- for column in spec.audit_exclude -%}{%- do args.append("'" ~ column ~ "'") -%}{%- endfor -%}
         {% do run_query("create trigger arc_eval_audit after insert or update or delete on " ~ s ~ "." ~ spec.name ~ " for each row execute function " ~ s ~ ".arc_eval_audit_row(" ~ args | join(", ") ~ ")") %}
         {%- do changes.append("audit trigger " ~ spec.name) -%}
+    {%- endfor -%}
+    {%- for table, trigger in arc_eval_review_triggers().items() if trigger[0] not in catalog.triggers.get(table, []) -%}
+        {% do run_query("create trigger " ~ trigger[0] ~ " " ~ trigger[1] ~ " on " ~ s ~ "." ~ table ~ " for each row execute function " ~ s ~ "." ~ trigger[2] ~ "()") %}
+        {%- do changes.append("review trigger " ~ table) -%}
     {%- endfor -%}
 
     {#- 6. Community-license features: compression and its policies, retention policies, audit_log retention job. -#}
@@ -162,6 +174,11 @@
             {%- do changes.append("retention job " ~ spec.name ~ " (" ~ spec.retention ~ ")") -%}
         {%- endif -%}
     {%- endfor -%}
+
+    {#- 7. Roles, ownership, grants and row-level security (skipped, with one log line, without CREATEROLE). -#}
+    {%- if arc_eval_raw_roles(s, changes) -%}
+        {% do arc_eval_raw_row_security(s, arc_eval_role_names(), changes) %}
+    {%- endif -%}
 
     {% do adapter.commit() %}
     {%- if changes | length > 12 -%}

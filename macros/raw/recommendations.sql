@@ -1,4 +1,4 @@
-{#- Raw table `recommendations` (seed section 2, table 10, plus the contract's review columns):
+{#- Raw table `recommendations` (seed section 2, table 10, plus the contract's review columns and what an approval pins (docs/security.md)):
     LLM-generated improvement suggestions, linked to their session by session_id. -#}
 {% macro arc_eval_raw_recommendations() %}
 {%- set s = arc_eval_raw_schema_name() -%}
@@ -28,6 +28,12 @@
         ("reviewed_by", "uuid"),
         ("reviewed_at", "timestamptz"),
         ("applied_version_id", "uuid"),
+        ("review_reason", "text"),
+        ("approved_patch_sha256", "text"),
+        ("approved_base_version_id", "uuid"),
+        ("approved_base_sha256", "text"),
+        ("reviewed_by_role", "text"),
+        ("applied_by_role", "text"),
     ],
     "primary_key": ["recommendation_id"],
     "constraints": [
@@ -41,6 +47,10 @@
         ("recommendations_config_id_fkey", "FOREIGN KEY (config_id) REFERENCES " ~ s ~ ".configurations (config_id)"),
         ("recommendations_base_version_id_fkey", "FOREIGN KEY (base_version_id) REFERENCES " ~ s ~ ".config_versions (version_id)"),
         ("recommendations_applied_version_id_fkey", "FOREIGN KEY (applied_version_id) REFERENCES " ~ s ~ ".config_versions (version_id)"),
+        ("recommendations_review_reason_check", "CHECK (length(review_reason) <= 2000)"),
+        ("recommendations_approved_patch_sha256_check", "CHECK (length(approved_patch_sha256) = 64)"),
+        ("recommendations_approved_base_sha256_check", "CHECK (length(approved_base_sha256) = 64)"),
+        ("recommendations_approved_base_version_id_fkey", "FOREIGN KEY (approved_base_version_id) REFERENCES " ~ s ~ ".config_versions (version_id)"),
         ("valid_application", "CHECK ((applied = false AND applied_at IS NULL) OR (applied = true AND applied_at IS NOT NULL))"),
     ],
     "indexes": [

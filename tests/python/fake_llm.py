@@ -1,7 +1,7 @@
 """A scripted OpenAI-compatible chat-completions server on 127.0.0.1 (stdlib http.server, real HTTP).
 
 Each POST to ``/v1/chat/completions`` consumes the next scripted :class:`Reply` (the last one repeats)
-and is recorded with its arrival time (``time.monotonic()``), headers and JSON body.
+and is recorded with its arrival time (``time.monotonic()``), headers (names in any case) and JSON body.
 """
 
 from __future__ import annotations
@@ -23,6 +23,22 @@ class Reply:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+
+
+class Headers(dict):
+    """Request headers; names match whatever their case (HTTP clients differ: the SDK's are lower case)."""
+
+    def __init__(self, items: Iterable[tuple[str, str]]) -> None:
+        super().__init__((name.lower(), value) for name, value in items)
+
+    def __getitem__(self, name: str) -> str:
+        return super().__getitem__(name.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(str(name).lower())
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return super().get(name.lower(), default)
 
 
 @dataclass
@@ -90,7 +106,8 @@ class FakeLLM:
                 except ValueError:
                     body = raw
                 with fake._lock:
-                    fake.requests.append(Recorded(time.monotonic(), self.path, dict(self.headers), body))
+                    headers = Headers(self.headers.items())
+                    fake.requests.append(Recorded(time.monotonic(), self.path, headers, body))
                     index = min(len(fake.requests), len(fake.replies)) - 1
                     reply = fake.replies[index]
                 if self.path.rstrip("/") != "/v1/chat/completions":

@@ -491,3 +491,15 @@ def test_health_checks_write_nothing_and_report_what_is_unavailable(warehouse) -
     if not caps.has_compression:
         assert health["compression_ratio"] is None and health["storage_efficiency"] == "unknown"
         assert health["unavailable"]["compression"]
+
+
+def test_seed_interface_errors_name_the_seed_field(warehouse) -> None:
+    async def main():
+        async with ArcEvalDBClient(connection_string=warehouse.conninfo) as client:
+            for key in ("config_version_id", "config_id"):
+                with pytest.raises(
+                    NotFoundError, match=f"^{key}: no configuration version found for 'nope-{key}'"
+                ):
+                    await client.record_execution_start({key: f"nope-{key}", "scenario_id": "s"})
+
+    asyncio.run(main())

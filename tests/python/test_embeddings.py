@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import email.utils
 import json
 import math
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import psycopg
 import pytest
 
+from arc_eval import dbt
+from arc_eval.client import ArcEval
 from arc_eval.embeddings import (
     DIMENSIONS,
     Embedder,
@@ -74,6 +81,7 @@ class FakeEmbeddings:
 
     def __init__(self) -> None:
         self.requests: list[dict] = []
+        self.times: list[float] = []
         self.auth: list[str | None] = []
         self.fail_next: list[tuple[int, dict[str, str]]] = []
         self.dimensions = DIMENSIONS
@@ -86,6 +94,7 @@ class FakeEmbeddings:
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.requests.append({"path": self.path, **body})
+                fake.times.append(time.monotonic())
                 fake.auth.append(self.headers.get("Authorization"))
                 if fake.fail_next:
                     code, headers = fake.fail_next.pop(0)
@@ -143,19 +152,35 @@ def test_openai_embedder_batches_orders_and_normalises(fake) -> None:
 
 def test_openai_embedder_retries_then_succeeds(fake) -> None:
     fake.fail_next = [(500, {}), (429, {"Retry-After": "0"})]
-    e = OpenAIEmbedder(base_url=fake.base_url, model="m", backoff=0.01, max_retries=3)
+    e = OpenAIEmbedder(base_url=fake.base_url, model="m", max_retries=3)
     assert len(e.embed(["x"])) == 1
     assert len(fake.requests) == 3
+
+
+def test_openai_embedder_waits_until_a_retry_after_http_date(fake) -> None:
+    # a whole second 2 to 3 s ahead; without the header the SDK's first backoff is under 0.5 s
+    fake.fail_next = [(429, {"Retry-After": email.utils.formatdate(int(time.time()) + 3, usegmt=True)})]
+    vectors = OpenAIEmbedder(base_url=fake.base_url, model="m", max_retries=1).embed(["abc"])
+    assert len(fake.requests) == 2 and fake.times[1] - fake.times[0] >= 1.5
+    assert math.isclose(vectors[0][3], 0.6)
+
+
+def test_openai_embedder_async(fake) -> None:
+    fake.fail_next = [(503, {"Retry-After": "0.2"})]
+    e = OpenAIEmbedder(base_url=fake.base_url, model="m", api_key="k-async", batch_size=2)
+    vectors = asyncio.run(e.aembed(["a", "bb", "ccc"]))
+    assert [len(r["input"]) for r in fake.requests] == [2, 2, 1] and fake.auth[-1] == "Bearer k-async"
+    assert math.isclose(vectors[2][3], 0.6) and math.isclose(vectors[2][21], 0.8)
 
 
 def test_openai_embedder_gives_up_and_refuses_bad_answers(fake) -> None:
     fake.fail_next = [(503, {})] * 3
     with pytest.raises(EmbeddingError, match="HTTP 503"):
-        OpenAIEmbedder(base_url=fake.base_url, model="m", backoff=0.01, max_retries=2).embed(["x"])
+        OpenAIEmbedder(base_url=fake.base_url, model="m", max_retries=2).embed(["x"])
     assert len(fake.requests) == 3
     fake.fail_next = [(401, {})]
     with pytest.raises(EmbeddingError, match="HTTP 401"):
-        OpenAIEmbedder(base_url=fake.base_url, model="m", backoff=0.01).embed(["x"])
+        OpenAIEmbedder(base_url=fake.base_url, model="m").embed(["x"])
     assert len(fake.requests) == 4  # no retry on a client error
     fake.dimensions = 8
     with pytest.raises(EmbeddingError, match="8 dimensions"):
@@ -168,12 +193,52 @@ def test_embedder_from_env() -> None:
         {"ARC_EVAL_EMBEDDING_MODEL": "m1", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "k1"}
     )
     assert isinstance(e, OpenAIEmbedder) and e.base_url == "http://127.0.0.1:9/v1" and e.model == "m1"
+    assert (e.timeout, e.max_retries, e.send_dimensions) == (60.0, 3, False)
     e = embedder_from_env(
         {
             "ARC_EVAL_EMBEDDING_MODEL": "m2",
             "ARC_EVAL_EMBEDDING_BASE_URL": "http://h/v1/",
+            "ARC_EVAL_LLM_BASE_URL": "http://llm/v1",
             "OPENAI_BASE_URL": "http://other",
             "ARC_EVAL_EMBEDDING_API_KEY": "k2",
+            "ARC_EVAL_LLM_TIMEOUT": "7.5",
+            "ARC_EVAL_LLM_MAX_RETRIES": "0",
+            "ARC_EVAL_EMBEDDING_DIMENSIONS": "1536",
         }
     )
     assert e.base_url == "http://h/v1" and e._api_key == "k2"
+    assert (e.timeout, e.max_retries, e.send_dimensions) == (7.5, 0, True)
+    e = embedder_from_env(
+        {
+            "ARC_EVAL_EMBEDDING_MODEL": "m3",
+            "ARC_EVAL_LLM_BASE_URL": "http://llm/v1",
+            "ARC_EVAL_LLM_API_KEY": "k3",
+        }
+    )
+    assert e.base_url == "http://llm/v1" and e._api_key == "k3"
+    with pytest.raises(ValueError, match="ARC_EVAL_EMBEDDING_DIMENSIONS='3072' must be 1536"):
+        embedder_from_env({"ARC_EVAL_EMBEDDING_MODEL": "m", "ARC_EVAL_EMBEDDING_DIMENSIONS": "3072"})
+    with pytest.raises(ValueError, match="ARC_EVAL_LLM_TIMEOUT='0' must be a positive number"):
+        embedder_from_env({"ARC_EVAL_EMBEDDING_MODEL": "m", "ARC_EVAL_LLM_TIMEOUT": "0"})
+
+
+def test_the_client_embeds_through_the_configured_endpoint(fake, warehouse, monkeypatch) -> None:
+    monkeypatch.setenv("ARC_EVAL_EMBEDDING_MODEL", "text-embedding-3-small")
+    monkeypatch.setenv("ARC_EVAL_EMBEDDING_BASE_URL", fake.base_url)
+    monkeypatch.setenv("ARC_EVAL_EMBEDDING_API_KEY", "k-loader")
+    yaml_text = "model: gpt-4o-mini\ntemperature: 0.2\ntools: [calculator]\n"
+    with ArcEval(warehouse.conninfo, flush_interval=None, pool_min=1, pool_max=1) as db:
+        assert isinstance(db.embedder, OpenAIEmbedder)
+        cid = db.create_configuration(f"embedded-{uuid.uuid4().hex[:8]}", uuid.uuid4())
+        version = db.create_config_version(cid, yaml_text)
+    [request] = fake.requests
+    assert request["model"] == "text-embedding-3-small" and fake.auth == ["Bearer k-loader"]
+    n = len(request["input"][0])
+    with psycopg.connect(warehouse.conninfo) as conn:
+        stored = conn.execute(
+            f'SELECT embedding::text FROM "{dbt.raw_schema()}".config_versions WHERE version_id = %s',
+            (version.version_id,),
+        ).fetchone()[0]
+    vector = json.loads(stored)
+    assert math.isclose(vector[n % DIMENSIONS], 0.6, rel_tol=1e-6)
+    assert math.isclose(vector[(n * 7) % DIMENSIONS], 0.8, rel_tol=1e-6)

@@ -77,7 +77,9 @@ def test_batches_idempotency_dead_letters_and_flush_triggers(warehouse) -> None:
                 oid = await db.record_outcome(**values)
                 if i in (10, 20, 990):
                     bad.append(oid)
-            assert db.pending() == 0 and db.dead_letter_count == 3
+            assert db.pending() == 0  # the full batch went to the writer task
+            await db.flush()  # and is written when flush() returns
+            assert db.unsent() == 0 and db.dead_letter_count == 3
             assert count(warehouse, "outcomes", "simulation_id", sim) == 30 + 997
             dead = query(
                 warehouse, f"SELECT sqlstate FROM {t('ingest_dead_letters')} WHERE record_id = ANY(%s)", [bad]
@@ -159,3 +161,63 @@ def test_lifecycle_and_failures(warehouse) -> None:
         [pid],
     )[0]
     assert fp["e"] and fp["pattern_cluster_id"] is not None
+
+
+class SlowEmbedder:
+    """A blocking embedder (a remote model would block on the network): 0.5 s per call."""
+
+    def __init__(self) -> None:
+        from arc_eval import HashingEmbedder
+
+        self.inner = HashingEmbedder()
+        self.dimensions = self.inner.dimensions
+
+    def embed(self, texts):
+        import time
+
+        time.sleep(0.5)
+        return self.inner.embed(texts)
+
+
+def test_the_event_loop_is_never_blocked(warehouse) -> None:
+    """Embeddings (of versions, failures, trajectories, queries) run off the loop, and write-behind
+    writes full batches while the caller keeps recording: a ticker task keeps ticking meanwhile."""
+    scen = scenario_ids(warehouse, 1)[0]
+
+    async def main():
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.02)
+                ticks += 1
+
+        async with AsyncArcEval(
+            warehouse.conninfo,
+            flush_interval=None,
+            batch_size=5,
+            embedder=SlowEmbedder(),
+            embed_trajectories=True,
+        ) as db:
+            task = asyncio.create_task(ticker())
+            seen = []
+            cid = await db.create_configuration(unique_name("loop"), uuid.uuid4())
+            before = ticks
+            v = await db.create_config_version(cid, YAML_V1)
+            seen.append(ticks - before)
+            sim = await db.start_simulation(v.version_id, [scen])
+            before = ticks
+            oids = [await db.record_outcome(**outcome_kwargs(sim, scen)) for _ in range(5)]  # a full batch
+            await db.record_failure(outcome_id=oids[0], failure_type="timeout", failure_category="timeout")
+            await db.flush()  # two embedder calls (trajectories, failures) of 0.5 s each
+            seen.append(ticks - before)
+            before = ticks
+            await db.similar_failures("timeout")
+            seen.append(ticks - before)
+            task.cancel()
+            return sim, seen
+
+    sim, seen = run(main())
+    assert all(n >= 5 for n in seen), seen  # the loop ran during every blocking embedder call
+    assert count(warehouse, "outcomes", "simulation_id", sim) == 5

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from arc_eval import ArcEval, IllegalTransitionError, ValidationError, uuid7
+from arc_eval.api import UnsentRowsError
 from loader_helpers import YAML_V1, outcome_kwargs, query, scalar, scenario_ids, t, unique_name, wait_until
 
 
@@ -317,7 +318,8 @@ def test_non_row_errors_are_raised_and_rows_stay_buffered(warehouse, sim) -> Non
     scen = scenario_ids(warehouse, 1)[0]
     with ArcEval(warehouse.conninfo, flush_interval=None, raw_schema="no_such_schema") as db:
         db.record_outcome(**outcome_kwargs(sim, scen))
-        with pytest.raises(psycopg.errors.InvalidSchemaName):
+        with pytest.raises(UnsentRowsError, match="1 rows unsent") as info:
             db.flush()
-        assert db.pending() == 1  # kept, not dead-lettered
+        assert isinstance(info.value.__cause__, psycopg.errors.InvalidSchemaName)
+        assert db.pending() == 1 and info.value.unsent == 1  # kept, not dead-lettered
         db._buffers.take()  # drop it so close() has nothing to write

@@ -61,13 +61,13 @@ def test_diff_row_has_unified_yaml_diff_and_change_summary(db, warehouse) -> Non
         "timeout_ms: 8000", "timeout_ms: 2500"
     )
     v2_yaml = v2_yaml.replace("system_prompt: You are careful.\n", "") + "max_steps: 20\n"
-    v2 = db.create_config_version(cid, v2_yaml, "llm_recommendation", llm_generated=True)
+    v2 = db.create_config_version(cid, v2_yaml)
     assert v2.version_number == 2
     diffs = query(warehouse, f"SELECT * FROM {t('config_diffs')} WHERE config_id = %s", [cid])
     assert len(diffs) == 1
     diff = diffs[0]
     assert (diff["version_before"], diff["version_after"]) == (v1.version_id, v2.version_id)
-    assert diff["llm_generated"] is True and diff["approval_status"] == "pending"
+    assert diff["llm_generated"] is False and diff["approval_status"] == "pending"
     text = diff["diff_yaml"]
     assert text.startswith("--- version 1\n+++ version 2\n")
     for line in (
@@ -96,7 +96,7 @@ def test_submitting_an_earlier_version_again_makes_it_current_without_a_copy(db,
     cid = db.create_configuration(unique_name(), uuid.uuid4())
     v1 = db.create_config_version(cid, YAML_V1)
     v2 = db.create_config_version(cid, YAML_V1.replace("temperature: 0.2", "temperature: 0.9"))
-    back = db.create_config_version(cid, YAML_V1, "llm_recommendation", llm_generated=True)
+    back = db.create_config_version(cid, YAML_V1)
     assert (back.version_id, back.version_number, back.created) == (v1.version_id, 1, False)
     latest = f"SELECT latest_version_id FROM {t('configurations')} WHERE config_id = %s"
     assert scalar(warehouse, latest, [cid]) == v1.version_id
@@ -107,7 +107,7 @@ def test_submitting_an_earlier_version_again_makes_it_current_without_a_copy(db,
         "WHERE config_id = %s AND version_before = %s",
         [cid, v2.version_id],
     )
-    assert len(revert) == 1 and revert[0]["version_after"] == v1.version_id and revert[0]["llm_generated"]
+    assert len(revert) == 1 and revert[0]["version_after"] == v1.version_id and not revert[0]["llm_generated"]
     assert revert[0]["change_summary"]["changed"] == {"temperature": {"old": 0.9, "new": 0.2}}
 
 

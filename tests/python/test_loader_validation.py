@@ -230,3 +230,28 @@ def test_simulation_rules(db, warehouse) -> None:
     )
     _refused(lambda: db.finish_simulation(sim, overall_score=1.2), "overall_score", "between 0 and 1")
     assert db.get_simulation(sim)["status"] == "running"
+
+
+def test_limits_are_configurable() -> None:
+    import datetime as dt
+
+    from arc_eval import Limits
+    from arc_eval.core import OUTCOMES, encode_row
+
+    tight = Limits(
+        identifier_chars=8, text_bytes=16, json_bytes=200, json_depth=2, max_future=dt.timedelta(0)
+    )
+    ok = _outcome()
+    encode_row(OUTCOMES, ok | {"modal_call_id": "c" * 8, "sandbox_logs": "é" * 8}, limits=tight)
+    for field, value, rule in [
+        ("modal_call_id", "c" * 9, "at most 8 characters"),
+        ("sandbox_logs", "é" * 9, "at most 16 bytes"),
+        ("metrics", {"k": "v" * 200}, "at most 200 bytes"),
+        ("metrics", {"a": {"b": {}}}, "nest at most 2 levels"),
+        ("execution_time", dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5), "ahead of now"),
+    ]:
+        with pytest.raises(ValidationError) as info:
+            encode_row(OUTCOMES, ok | {field: value}, limits=tight)
+        assert (info.value.field, rule in info.value.rule) == (field, True), str(info.value)
+    # the defaults allow each of these
+    encode_row(OUTCOMES, ok | {"modal_call_id": "c" * 256, "metrics": {"a": {"b": {}}}})

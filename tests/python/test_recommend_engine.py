@@ -157,7 +157,7 @@ def _items_from_rules(conn) -> list[dict]:
 
 
 def _openai(fake: FakeLLM, **kwargs) -> OpenAIProvider:
-    options = {"timeout": 5.0, "backoff_base": 0.01, "backoff_max": 0.05}
+    options = {"timeout": 5.0, "max_retries": 1}
     options.update(kwargs)
     return OpenAIProvider(base_url=fake.base_url, api_key="sk-test", model="gpt-4o-mini", **options)
 
@@ -230,12 +230,17 @@ def _latest_recs(conn, **filters) -> list[dict]:
 def test_review_reject_approve_and_feedback(conn):
     rec = _latest_recs(conn)[0]
     rec_id = rec["recommendation_id"]
-    rejected = review.reject(conn, rec_id, REVIEWER)
-    assert rejected["review_status"] == "rejected" and rejected["reviewed_by"] == REVIEWER
-    assert rejected["reviewed_at"] is not None
+    rejected = review.reject(conn, rec_id, REVIEWER, reason="not now")
+    assert rejected.changed and rejected.state == "rejected"
+    row = review.get_recommendation(conn, rec_id)
+    assert row["review_status"] == "rejected" and row["reviewed_by"] == REVIEWER
+    assert row["reviewed_at"] is not None and row["review_reason"] == "not now"
     with pytest.raises(review.ReviewError, match="rejected"):
         review.apply(conn, rec_id, REVIEWER)
-    assert review.approve(conn, rec_id, REVIEWER)["review_status"] == "approved"
+    with pytest.raises(review.ReviewError, match="re-open it first"):
+        review.approve(conn, rec_id, REVIEWER)
+    assert review.reopen(conn, rec_id, REVIEWER).state == "pending"
+    assert review.approve(conn, rec_id, REVIEWER).state == "approved"
     review.feedback(conn, rec_id, 4, REVIEWER)
     assert review.get_recommendation(conn, rec_id)["feedback_score"] == 4
     with pytest.raises(review.ReviewError, match="1 to 5"):
@@ -254,6 +259,7 @@ def test_apply_creates_one_version_even_when_applied_twice_concurrently(conn, hi
     before = counts(conn)[2]
     preview = review.preview(conn, rec)
     assert "-timeout_ms: 120000\n+timeout_ms: 180000" in preview.diff
+    review.approve(conn, rec["recommendation_id"], REVIEWER)
 
     results: list = []
 
@@ -302,6 +308,7 @@ def test_apply_of_a_revert_makes_the_identical_version_current(conn, history):
     recs = _latest_recs(conn, config_name="research-bot")
     [rec] = [r for r in recs if r["recommendation_type"] == "tool_optimization"]
     before = counts(conn)[2]
+    review.approve(conn, rec["recommendation_id"], REVIEWER)
     result = review.apply(conn, rec["recommendation_id"], REVIEWER)
     assert not result.created and result.version_id == ids["research_v1"]
     assert counts(conn)[2] == before
@@ -331,7 +338,7 @@ def test_cli_recommend_list_show(history, monkeypatch, capsys):
     short = listing.splitlines()[1].split()[0]
     assert cli.main(["recommendations", "show", short]) == 0
     shown = capsys.readouterr().out
-    assert "YAML patch:" in shown and "diff against the current version 2" in shown
+    assert "YAML patch (sha256 " in shown and "diff against the current version 2" in shown
     assert cli.main(["recommendations", "feedback", short, "5", "--user", str(REVIEWER)]) == 0
     assert "5/5" in capsys.readouterr().out
 
@@ -390,3 +397,21 @@ def test_cli_openai_provider_from_environment(conn, history, monkeypatch, capsys
     assert "provider: openai  model: gpt-4o" in captured.out and f"wrote {len(items)}," in captured.out
     assert fake.requests[0].headers["Authorization"] == f"Bearer {secret}"
     assert fake.requests[0].body["model"] == "gpt-4o"
+
+
+def test_dry_run_never_calls_a_paid_provider_and_needs_no_key(conn, history, monkeypatch, capsys):
+    target, _ = history
+    for name in ("ARC_EVAL_LLM_API_KEY", "OPENAI_API_KEY", "ARC_EVAL_LLM_BASE_URL", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ARC_EVAL_DSN", target.conninfo)
+    before = counts(conn)
+    assert cli.main(["recommend", "--provider", "openai", "--dry-run", "--config", "support-bot"]) == 0
+    out = capsys.readouterr().out
+    assert "provider: openai  model: gpt-4o-mini  temperature: 0.1  (not called in a dry run)" in out
+    assert "=== prompt ===" in out and "would write 0," in out
+    with FakeLLM([recommendations_reply([])]) as fake:
+        monkeypatch.setenv("ARC_EVAL_LLM_BASE_URL", fake.base_url)
+        monkeypatch.setenv("ARC_EVAL_LLM_API_KEY", "sk-dry-run")
+        assert cli.main(["recommend", "--provider", "openai", "--dry-run"]) == 0
+        assert fake.requests == []
+    assert counts(conn) == before

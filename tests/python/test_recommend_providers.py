@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import email.utils
 import json
 import logging
+import time
 
 import pytest
 
@@ -14,9 +17,8 @@ from arc_eval.recommend.providers import (
     ProviderError,
     default_provider_name,
     get_provider,
-    retry_after_seconds,
 )
-from arc_eval.recommend.validate import MalformedOutput, parse_response
+from arc_eval.recommend.validate import MalformedOutput, RecommendationsResponse, parse_response
 from fake_llm import FakeLLM, Reply, completion, error_reply, recommendations_reply
 
 KEY = "sk-test-not-a-real-key-0123456789"
@@ -24,7 +26,7 @@ INPUTS = {"window": {"start": "2026-01-01", "end": "2026-01-08", "days": 7}, "co
 
 
 def provider(fake: FakeLLM, **kwargs) -> OpenAIProvider:
-    options = {"timeout": 5.0, "max_retries": 3, "backoff_base": 0.01, "backoff_max": 0.05}
+    options = {"timeout": 5.0, "max_retries": 3}
     options.update(kwargs)
     return OpenAIProvider(base_url=fake.base_url, api_key=KEY, model="gpt-4o-mini", **options)
 
@@ -43,13 +45,20 @@ def test_good_answer_sends_json_schema_request_and_prices_tokens():
     assert result.cost_usd == pytest.approx(2 * price.prompt_per_1k + 0.5 * price.completion_per_1k)
     [request] = fake.requests
     assert request.path == "/v1/chat/completions"
-    assert request.headers["Authorization"] == f"Bearer {KEY}"
+    assert request.headers["authorization"] == f"Bearer {KEY}"
     body = request.body
     assert body["model"] == "gpt-4o-mini"
     assert body["response_format"]["type"] == "json_schema"
     schema = body["response_format"]["json_schema"]["schema"]
-    assert schema["required"] == ["recommendations"]
-    assert "minimum" not in json.dumps(schema)
+    assert schema["required"] == ["recommendations"] and schema["additionalProperties"] is False
+    assert "minimum" not in json.dumps(schema) and "minLength" not in json.dumps(schema)
+    # the schema sent is the pydantic model's, less the keywords strict output refuses
+    item = schema["$defs"]["Recommendation"]
+    model_item = RecommendationsResponse.model_json_schema()["$defs"]["Recommendation"]
+    assert item["required"] == model_item["required"] and "confidence" in item["required"]
+    assert item["properties"]["recommendation_type"]["enum"] == list(
+        model_item["properties"]["recommendation_type"]["enum"]
+    )
     assert [m["role"] for m in body["messages"]] == ["system", "user"]
 
 
@@ -68,14 +77,14 @@ def test_response_body_that_is_not_a_completion_is_a_provider_error():
         run(provider(fake))
 
 
-def test_timeout_fails_without_retrying():
+def test_timeout_is_retried_then_fails():
     with FakeLLM([Reply(200, {"choices": []}, delay=3.0)]) as fake:
-        with pytest.raises(ProviderError, match="no answer within 0.3s"):
-            run(provider(fake, timeout=0.3))
-        assert len(fake.requests) == 1
+        with pytest.raises(ProviderError, match=r"no answer within 0.3s \(2 attempt"):
+            run(provider(fake, timeout=0.3, max_retries=1))
+        assert len(fake.requests) == 2
 
 
-def test_429_waits_at_least_retry_after():
+def test_429_waits_at_least_retry_after_seconds():
     script = [error_reply(429, "slow down", {"Retry-After": "1"}), completion('{"recommendations": []}')]
     with FakeLLM(script) as fake:
         result = run(provider(fake))
@@ -83,6 +92,30 @@ def test_429_waits_at_least_retry_after():
     first, second = fake.requests
     assert second.at - first.at >= 1.0
     assert parse_response(result.text) == []
+
+
+def test_429_waits_until_a_retry_after_http_date():
+    # the header names a whole second 2 to 3 s ahead; without it the SDK's first backoff is under 0.5 s
+    when = email.utils.formatdate(int(time.time()) + 3, usegmt=True)
+    script = [error_reply(429, "slow down", {"Retry-After": when}), completion('{"recommendations": []}')]
+    with FakeLLM(script) as fake:
+        result = run(provider(fake))
+    first, second = fake.requests
+    assert result.attempts == 2 and second.at - first.at >= 1.5
+    assert second.headers["authorization"] == f"Bearer {KEY}"
+
+
+def test_async_client_retries_and_answers():
+    script = [
+        error_reply(503, "busy", {"Retry-After": "0.2"}),
+        recommendations_reply([], completion_tokens=7),
+    ]
+    with FakeLLM(script) as fake:
+        p = provider(fake)
+        result = asyncio.run(p.acomplete(prompt_mod.render(INPUTS), INPUTS))
+    assert result.attempts == 2 and result.completion_tokens == 7 and parse_response(result.text) == []
+    first, second = fake.requests
+    assert second.at - first.at >= 0.2 and second.body == first.body
 
 
 def test_500_then_success():
@@ -95,7 +128,7 @@ def test_persistent_503_gives_up_after_retries_and_never_shows_the_key(caplog):
     caplog.set_level(logging.DEBUG)
     with FakeLLM([error_reply(503, "overloaded")]) as fake:
         p = provider(fake, max_retries=2)
-        with pytest.raises(ProviderError, match="HTTP 503 after 3 attempt") as info:
+        with pytest.raises(ProviderError, match="HTTP 503: overloaded") as info:
             run(p)
     assert len(fake.requests) == 3
     assert KEY not in str(info.value) and KEY not in repr(p) and KEY not in caplog.text
@@ -103,16 +136,26 @@ def test_persistent_503_gives_up_after_retries_and_never_shows_the_key(caplog):
 
 def test_client_error_is_not_retried():
     with FakeLLM([error_reply(401, "bad key")]) as fake:
-        with pytest.raises(ProviderError, match="HTTP 401 after 1 attempt.*bad key"):
+        with pytest.raises(ProviderError, match="HTTP 401: bad key"):
             run(provider(fake))
         assert len(fake.requests) == 1
 
 
-def test_retry_after_parsing():
-    assert retry_after_seconds("2") == 2.0
-    assert retry_after_seconds("0.5") == 0.5
-    assert retry_after_seconds(None) is None and retry_after_seconds("soon") is None
-    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+def test_unreachable_server_is_a_provider_error():
+    p = OpenAIProvider(base_url="http://127.0.0.1:9/v1", api_key=KEY, timeout=2.0, max_retries=0)
+    with pytest.raises(ProviderError, match="cannot reach http://127.0.0.1:9/v1/chat/completions"):
+        run(p)
+
+
+def test_server_without_keys_gets_a_placeholder_key():
+    with FakeLLM([completion('{"recommendations": []}')]) as fake:
+        result = OpenAIProvider(base_url=fake.base_url, timeout=5.0).complete(
+            prompt_mod.render(INPUTS), INPUTS
+        )
+    assert (
+        result.text == '{"recommendations": []}'
+        and fake.requests[0].headers["authorization"] == "Bearer no-key"
+    )
 
 
 def test_provider_choice_from_environment(monkeypatch):
@@ -127,6 +170,17 @@ def test_provider_choice_from_environment(monkeypatch):
     monkeypatch.setenv("ARC_EVAL_LLM_MODEL", "gpt-4.1-mini")
     p = get_provider("openai")
     assert p.model == "gpt-4.1-mini" and KEY not in repr(p)
+    monkeypatch.setenv("ARC_EVAL_LLM_TIMEOUT", "2.5")
+    monkeypatch.setenv("ARC_EVAL_LLM_MAX_RETRIES", "5")
+    p = get_provider("openai")
+    assert (p.timeout, p.max_retries) == (2.5, 5)
+    monkeypatch.setenv("ARC_EVAL_LLM_MAX_RETRIES", "many")
+    with pytest.raises(ProviderError, match="ARC_EVAL_LLM_MAX_RETRIES='many' is not an integer"):
+        get_provider("openai")
+    monkeypatch.setenv("ARC_EVAL_LLM_MAX_RETRIES", "-1")
+    with pytest.raises(ProviderError, match="ARC_EVAL_LLM_MAX_RETRIES='-1' must be at least 0"):
+        get_provider("openai")
+    monkeypatch.delenv("ARC_EVAL_LLM_MAX_RETRIES")
     monkeypatch.setenv("ARC_EVAL_LLM_PROVIDER", "rules")
     assert default_provider_name() == "rules"
     with pytest.raises(ProviderError, match="unknown provider"):

@@ -334,6 +334,9 @@ def test_invalid_items_are_dropped_with_reasons():
         {**good, "config_id": uid()},
         {**good, "description": "short"},
         {**good, "confidence": 1.5},
+        {**good, "confidence": "0.5"},
+        {**good, "impact_estimate": {**good["impact_estimate"], "expected_delta": float("nan")}},
+        {**good, "rationale": "an extra field"},
         {**good, "impact_estimate": {"metric": "x"}},
         {**good, "suggested_yaml_changes": "temperature: 7\n"},
         {**good, "suggested_yaml_changes": "temperature: 0.9\n"},
@@ -348,24 +351,27 @@ def test_invalid_items_are_dropped_with_reasons():
     kept, dropped = validate_items([good, *bad], ctx)
     assert len(kept) == 1 and kept[0].patch == {"temperature": 0.3}
     reasons = [d["reason"] for d in dropped]
-    assert [d["index"] for d in dropped] == list(range(1, 17))
+    assert [d["index"] for d in dropped] == list(range(1, len(bad) + 1))
     for needle in (
         "not a JSON object",
         "recommendation_type",
         "not a time_series_analysis row",
         "not a configuration in scope",
-        "shorter than 10",
-        "between 0 and 1",
-        "expected_delta",
+        "description: String should have at least 10 characters",
+        "confidence: Input should be less than or equal to 1",
+        "impact_estimate.expected_delta: Field required",
         "patch path 'temperature': must be at most 2 (got 7)",
         "patch path 'model' is not in the patch allow-list",
         "patch path 'tools' is not in the patch allow-list",
         "anchors (&name) are not allowed (line 1, column 14)",
-        "description is longer than 4000 characters",
-        "basis is longer than 2000 characters",
+        "description: String should have at most 4000 characters",
+        "impact_estimate.basis: String should have at most 2000 characters",
         "does not change",
         "not valid YAML",
         "duplicate",
+        "confidence: Input should be a valid number",
+        "impact_estimate.expected_delta: Input should be a finite number",
+        "rationale: Extra inputs are not permitted",
     ):
         assert any(needle in r for r in reasons), needle
 

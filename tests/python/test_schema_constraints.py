@@ -161,6 +161,7 @@ VALID: dict[str, Callable[[Parents], dict[str, Any]]] = {
         "prompt_sha256": "b" * 64,
     },
     "audit_log": lambda p: {"log_id": uuid.uuid4(), "table_name": "configurations", "operation": "INSERT"},
+    "arc_eval_principals": lambda p: {"role_name": f"probe_{uuid.uuid4().hex[:8]}", "kind": "reader"},
     "ingest_dead_letters": lambda p: {
         "dead_letter_id": uuid.uuid4(),
         "target_table": "outcomes",
@@ -347,6 +348,10 @@ CASES: list[Case] = [
     fk("recommendations", "config_id", "recommendations_config_id_fkey"),
     fk("recommendations", "base_version_id", "recommendations_base_version_id_fkey"),
     fk("recommendations", "applied_version_id", "recommendations_applied_version_id_fkey"),
+    fk("recommendations", "approved_base_version_id", "recommendations_approved_base_version_id_fkey"),
+    Case("recommendations", "recommendations_review_reason_check", {"review_reason": "x" * 2001}),
+    Case("recommendations", "recommendations_approved_patch_sha256_check", {"approved_patch_sha256": "abc"}),
+    Case("recommendations", "recommendations_approved_base_sha256_check", {"approved_base_sha256": "abc"}),
     # 11. llm_recommendation_sessions
     *not_null(
         "llm_recommendation_sessions",
@@ -392,6 +397,10 @@ CASES: list[Case] = [
     # contract: ingest_dead_letters
     *not_null("ingest_dead_letters", "target_table", "payload", "error_message", "failed_at"),
     Case("ingest_dead_letters", "ingest_dead_letters_pkey", duplicate_of=("dead_letter_id",)),
+    # contract: arc_eval_principals (docs/security.md)
+    Case("arc_eval_principals", "arc_eval_principals_pkey", duplicate_of=("role_name",)),
+    Case("arc_eval_principals", "arc_eval_principals_kind_check", {"kind": "admin"}),
+    Case("arc_eval_principals", "arc_eval_principals_user_check", {"kind": "writer"}),
 ]
 
 

@@ -15,7 +15,7 @@ def test_second_run_changes_nothing(make_database) -> None:
     target = make_database("idem")
     dbt.init_warehouse(target)  # run-operation, then dbt seed (whose on-run-start runs the macro again)
     before = catalog_snapshot(target)
-    assert len([r for r in before["relations"] if r.endswith(":r")]) == 13
+    assert len([r for r in before["relations"] if r.endswith(":r")]) == 14
     dbt.init_warehouse(target)
     create_raw_schema(target)
     after = catalog_snapshot(target)
@@ -28,7 +28,7 @@ def test_on_run_start_alone_creates_the_schema_before_seeding(make_database) -> 
     target = make_database("hook")
     dbt.run(["seed"], target, quiet=True)
     snapshot = catalog_snapshot(target)
-    assert len([r for r in snapshot["relations"] if r.endswith(":r")]) == 13
+    assert len([r for r in snapshot["relations"] if r.endswith(":r")]) == 14
     with psycopg.connect(target.conninfo) as conn:
         (count,) = conn.execute(f"select count(*) from {RAW}.scenarios").fetchone()
     assert count >= 24

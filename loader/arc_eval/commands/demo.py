@@ -71,7 +71,7 @@ def demo_command(args: argparse.Namespace) -> int:
 def simulate_command(args: argparse.Namespace) -> int:
     from ..demo import Progress, simulate
 
-    target = connection.resolve()
+    target = connection.resolve(start_embedded=False)
     progress = Progress(sys.stdout)
     with progress.stage(f"simulate on {target.source} database") as note:
         written = simulate(target, seed=args.seed, simulations=_simulations(args), progress=progress)

@@ -101,7 +101,7 @@ def warehouse_lines(conn: psycopg.Connection, caps: Capabilities, schema: str) -
 
 
 def doctor_command(args: argparse.Namespace) -> int:
-    target = connection.resolve()
+    target = connection.resolve(start_embedded=False)
     schema = dbt.raw_schema()
     print(f"server: {target.redacted()} (from {target.source})")
     with psycopg.connect(target.conninfo) as conn:

@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def maintain_command(args: argparse.Namespace) -> int:
-    target = connection.resolve()
+    target = connection.resolve(start_embedded=False)
     schema = dbt.raw_schema()
     verb = "would remove (dry run)" if args.dry_run else "retention"
     print(f"maintaining {schema} on {target.redacted()} ({verb})")

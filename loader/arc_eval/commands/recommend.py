@@ -8,7 +8,6 @@ import json
 import os
 import re
 import uuid
-from typing import Any
 
 import psycopg
 
@@ -82,12 +81,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("id", help="recommendation id or unambiguous prefix")
     show.set_defaults(func=show_command)
     for name, helptext in (
-        ("approve", "approve a recommendation"),
-        ("reject", "reject a recommendation"),
-        ("apply", "apply a recommendation: make the next configuration version"),
+        ("approve", "approve a pending recommendation as `show` displays it now"),
+        ("reject", "reject a pending recommendation (with --reason)"),
+        ("reopen", "make a rejected recommendation pending again"),
+        ("apply", "apply an approved recommendation: make the next configuration version"),
     ):
         action = actions.add_parser(name, help=helptext)
         action.add_argument("id", help="recommendation id or unambiguous prefix")
+        if name == "reject":
+            action.add_argument("--reason", required=True, help="why (stored with the recommendation)")
         _add_user(action)
         action.set_defaults(func=review_command)
     fb = actions.add_parser("feedback", help="score a recommendation from 1 (useless) to 5 (excellent)")
@@ -98,7 +100,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _connect() -> psycopg.Connection:
-    return psycopg.connect(connection.resolve().conninfo)
+    return psycopg.connect(connection.resolve(start_embedded=False).conninfo)
 
 
 def recommend_command(args: argparse.Namespace) -> int:
@@ -124,8 +126,12 @@ def _print(text: str = "") -> None:
     print(printable(text))
 
 
-def _state(row: dict[str, Any]) -> str:
-    return "applied" if row["applied"] else row["review_status"]
+_NEXT = {
+    "pending": "approve, reject --reason",
+    "approved": "apply",
+    "rejected": "reopen",
+    "applied": "nothing (final)",
+}
 
 
 def list_command(args: argparse.Namespace) -> int:
@@ -138,7 +144,7 @@ def list_command(args: argparse.Namespace) -> int:
     for r in rows:
         text = r["description"] if len(r["description"]) <= 70 else r["description"][:67] + "..."
         _print(
-            f"{str(r['recommendation_id'])[:8]}  {_state(r):8}  {r['confidence']:4.2f}  {r['recommendation_type']:18}"
+            f"{str(r['recommendation_id'])[:8]}  {review.state_of(r):8}  {r['confidence']:4.2f}  {r['recommendation_type']:18}"
             f"  {(r['config_name'] or '-')[:24]:24}  {text}"
         )
     return 0
@@ -153,15 +159,28 @@ def show_command(args: argparse.Namespace) -> int:
         except review.ReviewError as exc:
             pv, problem = None, str(exc)
     _print(f"recommendation {rec['recommendation_id']}")
-    _print(f"  state: {_state(rec)}  type: {rec['recommendation_type']}  confidence: {rec['confidence']:.2f}")
+    _print(
+        f"  state: {review.state_of(rec)}  type: {rec['recommendation_type']}  confidence: {rec['confidence']:.2f}"
+    )
     _print(f"  configuration: {rec['config_name']}  made against version {rec['base_version_number']}")
     _print(f"  source: {rec['source_type']} {rec['source_id']}")
     _print(
         f"  model: {rec['llm_model_used']}  prompt sha256: {rec['llm_prompt_hash']}  session: {rec['session_id']}"
     )
     _print(f"  impact: {json.dumps(rec['impact_estimate'], sort_keys=True)}")
+    _print(
+        f"  next: {_NEXT[review.state_of(rec)]}  (pending -> approved -> applied; pending -> rejected -> reopen)"
+    )
     if rec["reviewed_by"]:
-        _print(f"  reviewed by {rec['reviewed_by']} at {rec['reviewed_at']}")
+        role = f" (login {rec['reviewed_by_role']})" if rec["reviewed_by_role"] else ""
+        _print(f"  reviewed by {rec['reviewed_by']}{role} at {rec['reviewed_at']}")
+    if rec["review_reason"]:
+        _print(f"  reason: {rec['review_reason']}")
+    if rec["approved_patch_sha256"]:
+        _print(
+            f"  approved patch sha256 {rec['approved_patch_sha256']} against version {rec['approved_base_version_id']}"
+            f" (sha256 {rec['approved_base_sha256']})"
+        )
     if rec["applied"]:
         _print(
             f"  applied by {rec['applied_by']} at {rec['applied_at']} -> version {rec['applied_version_id']}"
@@ -169,7 +188,7 @@ def show_command(args: argparse.Namespace) -> int:
     if rec["feedback_score"]:
         _print(f"  feedback: {rec['feedback_score']}/5")
     _print(f"\n{rec['description']}\n")
-    _print("YAML patch:")
+    _print(f"YAML patch (sha256 {review.patch_sha256(rec['suggested_yaml_changes'])}):")
     _print((rec["suggested_yaml_changes"] or "").rstrip())
     if pv is not None:
         _print(f"\ndiff against the current version {pv.version_number}:")
@@ -180,24 +199,19 @@ def show_command(args: argparse.Namespace) -> int:
 
 
 def review_command(args: argparse.Namespace) -> int:
+    # A login with a principal mapping always acts as its own user: the database ignores this one then.
     user = args.user or engine.default_user_id()
     with _connect() as conn:
         rec_id = review.resolve_id(conn, args.id)
         if args.action == "apply":
             res = review.apply(conn, rec_id, user)
-            if res.already_applied:
-                print(f"{rec_id} was already applied as version {res.version_number} ({res.version_id})")
-            elif res.created:
-                print(f"applied {rec_id}: created version {res.version_number} ({res.version_id})")
-            else:
-                print(
-                    f"applied {rec_id}: identical content is version {res.version_number} ({res.version_id}), now current"
-                )
+            print(res.message)
+        elif args.action == "approve":
+            print(review.approve(conn, rec_id, user).message)
+        elif args.action == "reject":
+            print(review.reject(conn, rec_id, user, reason=args.reason).message)
         else:
-            row = review.set_review(
-                conn, rec_id, "approved" if args.action == "approve" else "rejected", user
-            )
-            print(f"{rec_id} {row['review_status']} by {row['reviewed_by']} at {row['reviewed_at']}")
+            print(review.reopen(conn, rec_id, user).message)
     return 0
 
 

@@ -11,7 +11,8 @@ Guarantees of :func:`recommend`:
   (``recommendations_dropped``, ``dropped_reasons``);
 - with ``scope`` = all active configurations, the oldest ``requested`` session for the same window
   length (made by ``trigger_llm_recommendation_analysis``) is completed instead of adding a new row;
-- ``dry_run=True`` writes nothing.
+- ``dry_run=True`` writes nothing and calls only an offline provider: a paid one is never called and
+  needs no key (the prompt is still rendered).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class RunResult:
     recommendation_ids: list[uuid.UUID] = field(default_factory=list)
     fulfilled_request: bool = False
     dry_run: bool = False
+    provider_called: bool = False
     inputs: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -127,7 +129,7 @@ def recommend(
 ) -> RunResult:
     """Run one analysis on ``conn`` (a connection not inside a transaction); see the module docstring."""
     user = user_id or default_user_id()
-    chosen = get_provider(provider) if isinstance(provider, str) else provider
+    chosen = get_provider(provider, require_key=not dry_run) if isinstance(provider, str) else provider
     started = _now()
     try:
         data = inputs_mod.read_inputs(conn, window=window, config_name=config_name)
@@ -154,6 +156,8 @@ def recommend(
     )
     if not data["configurations"]:
         log.warning("no active configuration with a version: nothing to analyse")
+    elif dry_run and not getattr(chosen, "offline", False):
+        log.info("dry run: the %s provider is not called", chosen.name)
     else:
         _ask(chosen, prompt, data, result)
     result.analysis_end = max(_now(), started)
@@ -164,6 +168,7 @@ def recommend(
 
 def _ask(provider: Provider, prompt: Prompt, data: dict[str, Any], result: RunResult) -> None:
     answer: ProviderResult | None = None
+    result.provider_called = True
     try:
         answer = provider.complete(prompt, data)
         items = parse_response(answer.text)
@@ -289,7 +294,8 @@ def describe(result: RunResult) -> str:
         f"session: {result.session_id or '(dry run)'}"
         + (" (fulfilled a requested session)" if result.fulfilled_request else ""),
         f"  status: {result.status}" + (f" ({result.error_message})" if result.error_message else ""),
-        f"  provider: {result.provider}  model: {result.model}  temperature: {result.temperature:g}",
+        f"  provider: {result.provider}  model: {result.model}  temperature: {result.temperature:g}"
+        + ("" if result.provider_called or not result.dry_run else "  (not called in a dry run)"),
         f"  template: {result.prompt.template_version}  prompt sha256: {result.prompt.sha256}",
         f"  data window: {result.window_start} .. {result.window_end}",
         f"  outcomes analysed: {result.outcomes_analyzed}  failure patterns: {result.patterns_identified}",

@@ -4,7 +4,10 @@ Both return the provider's raw JSON text (checked later by :mod:`arc_eval.recomm
 token usage and cost of the call. A provider raises :class:`ProviderError` when it gets no usable
 answer (HTTP error after the retries, timeout, unreachable server, an answer without a message).
 
-Environment of the ``openai`` provider (the ``ARC_EVAL_LLM_*`` names win over the ``OPENAI_*`` ones):
+The ``openai`` provider uses the ``openai`` SDK (the ``llm`` extra: ``pip install 'arc-eval[llm]'``),
+synchronous (:meth:`OpenAIProvider.complete`) or asynchronous (:meth:`OpenAIProvider.acomplete`), against
+any OpenAI-compatible base URL, with the SDK's retries (see :mod:`arc_eval.llm`). Its environment (the
+``ARC_EVAL_LLM_*`` names win over the ``OPENAI_*`` ones):
 
 - ``ARC_EVAL_LLM_BASE_URL`` / ``OPENAI_BASE_URL``: API base, default ``https://api.openai.com/v1``;
 - ``ARC_EVAL_LLM_API_KEY`` / ``OPENAI_API_KEY``: bearer key (optional only when a base URL is set);
@@ -17,32 +20,28 @@ The key is sent only in the ``Authorization`` header and never appears in logs o
 from __future__ import annotations
 
 import copy
-import email.utils
 import json
 import logging
-import math
 import os
-import socket
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from .. import llm
+from ..llm import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from . import rules
 from .pricing import Price, PriceTableError, cost_usd, load_prices
 from .prompt import Prompt
-from .validate import RESPONSE_SCHEMA
+from .validate import response_schema
+
+if TYPE_CHECKING:
+    import openai
 
 log = logging.getLogger(__name__)
 
 PROVIDERS = ("rules", "openai")
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_TEMPERATURE = 0.1
-RETRYABLE = frozenset({429, 500, 502, 503, 504})
 # The whole HTTP response read from a provider (the answer text has its own cap in validate.py).
 MAX_RESPONSE_BYTES = 1_048_576
 
@@ -67,6 +66,7 @@ class Provider(Protocol):
     name: str
     model: str
     temperature: float
+    offline: bool  # True when a call costs nothing and needs no network (run even in a dry run)
 
     def complete(self, prompt: Prompt, inputs: dict[str, Any]) -> ProviderResult: ...
 
@@ -92,12 +92,15 @@ def default_provider_name() -> str:
     return "openai" if api_key_configured() else "rules"
 
 
-def get_provider(name: str) -> Provider:
-    """The provider called ``name`` ('rules' or 'openai'), configured from the environment."""
+def get_provider(name: str, *, require_key: bool = True) -> Provider:
+    """The provider called ``name`` ('rules' or 'openai'), configured from the environment.
+
+    ``require_key=False`` (a dry run) builds the openai provider without a key; it is then never called.
+    """
     if name == "rules":
         return RulesProvider()
     if name == "openai":
-        return OpenAIProvider.from_env()
+        return OpenAIProvider.from_env(require_key=require_key)
     raise ProviderError(f"unknown provider {name!r}: choose one of {', '.join(PROVIDERS)}")
 
 
@@ -107,6 +110,7 @@ class RulesProvider:
     name = "rules"
     model = rules.RULES_MODEL
     temperature = 0.0
+    offline = True
 
     def complete(self, prompt: Prompt, inputs: dict[str, Any]) -> ProviderResult:
         items = rules.recommend(inputs)
@@ -126,33 +130,23 @@ def _strict_schema(schema: Any) -> Any:
     return schema
 
 
-def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), None if absent/invalid."""
-    if not value:
-        return None
-    value = value.strip()
+def _sdk() -> Any:
     try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
+        return llm.sdk()
+    except ImportError as exc:
+        raise ProviderError(f"the openai provider cannot run: {exc}") from None
 
 
 class OpenAIProvider:
-    """Chat completions on an OpenAI-compatible API with JSON-schema output, a timeout and retries.
+    """Chat completions on an OpenAI-compatible API through the ``openai`` SDK, with JSON-schema output.
 
-    Retries happen on 429 and 5xx answers only, at most ``max_retries`` times; the wait before retry
-    ``n`` (from 1) is ``backoff_base * 2**(n-1)`` capped at ``backoff_max``, or the Retry-After header's
-    value when that is longer (capped at ``retry_after_max``). A timeout is not retried.
+    ``timeout`` is in seconds per attempt; ``max_retries`` is the SDK's retry budget (see the module
+    docstring for what is retried and how long it waits). The SDK clients are made on first use, so a
+    provider can be built (and described in a dry run) without a key.
     """
 
     name = "openai"
+    offline = False
 
     def __init__(
         self,
@@ -161,13 +155,9 @@ class OpenAIProvider:
         api_key: str | None = None,
         model: str = DEFAULT_MODEL,
         temperature: float = DEFAULT_TEMPERATURE,
-        timeout: float = 60.0,
-        max_retries: int = 3,
-        backoff_base: float = 1.0,
-        backoff_max: float = 30.0,
-        retry_after_max: float = 120.0,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         prices: Mapping[str, Price] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
@@ -175,21 +165,19 @@ class OpenAIProvider:
         self.temperature = temperature
         self.timeout = timeout
         self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.retry_after_max = retry_after_max
         self.prices = dict(prices) if prices is not None else load_prices()
-        self._sleep = sleep
+        self._sync: openai.OpenAI | None = None
+        self._async: openai.AsyncOpenAI | None = None
 
     def __repr__(self) -> str:  # never shows the key
         return f"OpenAIProvider(base_url={self.base_url!r}, model={self.model!r})"
 
     @classmethod
-    def from_env(cls) -> OpenAIProvider:
+    def from_env(cls, *, require_key: bool = True) -> OpenAIProvider:
         """Configured from the environment (see the module docstring)."""
         base_url = _env("ARC_EVAL_LLM_BASE_URL", "OPENAI_BASE_URL")
         api_key = _env("ARC_EVAL_LLM_API_KEY", "OPENAI_API_KEY")
-        if api_key is None and base_url is None:
+        if require_key and api_key is None and base_url is None:
             raise ProviderError(
                 "the openai provider needs ARC_EVAL_LLM_API_KEY (or OPENAI_API_KEY), "
                 "or ARC_EVAL_LLM_BASE_URL for a server without keys"
@@ -200,16 +188,18 @@ class OpenAIProvider:
                 api_key=api_key,
                 model=_env("ARC_EVAL_LLM_MODEL") or DEFAULT_MODEL,
                 temperature=float(_env("ARC_EVAL_LLM_TEMPERATURE") or DEFAULT_TEMPERATURE),
-                timeout=float(_env("ARC_EVAL_LLM_TIMEOUT") or 60),
-                max_retries=int(_env("ARC_EVAL_LLM_MAX_RETRIES") or 3),
+                **llm.retry_settings(),
             )
         except PriceTableError as exc:
             raise ProviderError(str(exc)) from None
         except ValueError as exc:
             raise ProviderError(f"invalid ARC_EVAL_LLM_* setting: {exc}") from None
 
+    def _options(self) -> dict[str, Any]:
+        return llm.client_options(self.base_url, self._api_key, self.timeout, self.max_retries)
+
     def request_body(self, prompt: Prompt) -> dict[str, Any]:
-        """The JSON body sent to ``{base_url}/chat/completions``."""
+        """The arguments of ``chat.completions.create`` (the JSON body sent to the API)."""
         return {
             "model": self.model,
             "temperature": self.temperature,
@@ -219,82 +209,75 @@ class OpenAIProvider:
                 "json_schema": {
                     "name": "arc_eval_recommendations",
                     "strict": True,
-                    "schema": _strict_schema(copy.deepcopy(RESPONSE_SCHEMA)),
+                    "schema": _strict_schema(copy.deepcopy(response_schema())),
                 },
             },
         }
 
-    def _backoff(self, retry: int, retry_after: float | None) -> float:
-        wait = min(self.backoff_base * 2 ** (retry - 1), self.backoff_max)
-        if retry_after is not None:
-            wait = max(wait, min(retry_after, self.retry_after_max))
-        return wait
-
     def complete(self, prompt: Prompt, inputs: dict[str, Any]) -> ProviderResult:
-        url = f"{self.base_url}/chat/completions"
-        body = json.dumps(self.request_body(prompt)).encode("utf-8")
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
-        attempt = 0
-        while True:
-            attempt += 1
-            log.info("POST %s model=%s attempt %d", url, self.model, attempt)
-            request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    raw = response.read(MAX_RESPONSE_BYTES + 1)
-                if len(raw) > MAX_RESPONSE_BYTES:
-                    raise ProviderError(f"{url} answered with more than {MAX_RESPONSE_BYTES} bytes")
-                return self._result(raw, attempt)
-            except urllib.error.HTTPError as exc:
-                status = exc.code
-                retry_after = retry_after_seconds(exc.headers.get("Retry-After") if exc.headers else None)
-                detail = _error_detail(exc)
-                exc.close()
-                if status not in RETRYABLE or attempt > self.max_retries:
-                    raise ProviderError(
-                        f"{url} answered HTTP {status} after {attempt} attempt(s){detail}"
-                    ) from None
-                wait = self._backoff(attempt, retry_after)
-                log.warning("HTTP %d from %s; retrying in %.2fs", status, url, wait)
-                self._sleep(wait)
-            except TimeoutError:
-                raise ProviderError(f"{url} gave no answer within {self.timeout:g}s") from None
-            except urllib.error.URLError as exc:
-                if isinstance(exc.reason, (TimeoutError, socket.timeout)):
-                    raise ProviderError(f"{url} gave no answer within {self.timeout:g}s") from None
-                raise ProviderError(f"cannot reach {url}: {exc.reason}") from None
-
-    def _result(self, raw: bytes, attempt: int) -> ProviderResult:
+        sdk = _sdk()
+        if self._sync is None:
+            self._sync = sdk.OpenAI(**self._options())
+        log.info("POST %s/chat/completions model=%s", self.base_url, self.model)
         try:
-            data = json.loads(raw)
-            message = data["choices"][0]["message"]
-        except (ValueError, KeyError, IndexError, TypeError):
+            raw = self._sync.chat.completions.with_raw_response.create(**self.request_body(prompt))
+        except sdk.APIError as exc:
+            raise self._error(sdk, exc) from None
+        return self._result(raw)
+
+    async def acomplete(self, prompt: Prompt, inputs: dict[str, Any]) -> ProviderResult:
+        """:meth:`complete` on the SDK's asynchronous client."""
+        sdk = _sdk()
+        if self._async is None:
+            self._async = sdk.AsyncOpenAI(**self._options())
+        log.info("POST %s/chat/completions model=%s", self.base_url, self.model)
+        try:
+            raw = await self._async.chat.completions.with_raw_response.create(**self.request_body(prompt))
+        except sdk.APIError as exc:
+            raise self._error(sdk, exc) from None
+        return self._result(raw)
+
+    def _error(self, sdk: Any, exc: Exception) -> ProviderError:
+        url = f"{self.base_url}/chat/completions"
+        if isinstance(exc, sdk.APITimeoutError):
+            return ProviderError(
+                f"{url} gave no answer within {self.timeout:g}s ({self.max_retries + 1} attempt(s))"
+            )
+        if isinstance(exc, sdk.APIConnectionError):
+            return ProviderError(f"cannot reach {url} after {self.max_retries + 1} attempt(s)")
+        if isinstance(exc, sdk.APIStatusError):
+            message = exc.body.get("message") if isinstance(exc.body, dict) else None
+            detail = f": {str(message)[:300]}" if message else ""
+            return ProviderError(f"{url} answered HTTP {exc.status_code}{detail}")
+        return ProviderError(f"{url} failed: {type(exc).__name__}")
+
+    def _result(self, raw: Any) -> ProviderResult:
+        attempts = int(getattr(raw, "retries_taken", 0)) + 1
+        size = len(raw.http_response.content)
+        if size > MAX_RESPONSE_BYTES:
+            raise ProviderError(
+                f"{self.base_url}/chat/completions answered with {size} bytes (at most {MAX_RESPONSE_BYTES})"
+            )
+        try:
+            completion = raw.parse()
+            message = completion.choices[0].message
+        except (ValueError, IndexError, AttributeError, TypeError):
             raise ProviderError(
                 "the chat completion response is not a JSON object with choices[0].message"
             ) from None
-        usage = data.get("usage") or {}
-        prompt_tokens = _int_or_none(usage.get("prompt_tokens"))
-        completion_tokens = _int_or_none(usage.get("completion_tokens"))
-        model = str(data.get("model") or self.model)
+        usage = completion.usage
+        prompt_tokens = _int_or_none(getattr(usage, "prompt_tokens", None))
+        completion_tokens = _int_or_none(getattr(usage, "completion_tokens", None))
+        model = str(completion.model or self.model)
         cost = cost_usd(model, prompt_tokens, completion_tokens, self.prices)
-        if message.get("refusal"):
+        refusal = getattr(message, "refusal", None)
+        if refusal:
             text = ""
-            log.warning("the model refused: %s", str(message["refusal"])[:200])
+            log.warning("the model refused: %s", str(refusal)[:200])
         else:
-            text = message.get("content") or ""
-        return ProviderResult(text, model, prompt_tokens, completion_tokens, cost, attempt)
+            text = message.content or ""
+        return ProviderResult(text, model, prompt_tokens, completion_tokens, cost, attempts)
 
 
 def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-def _error_detail(exc: urllib.error.HTTPError) -> str:
-    try:
-        payload = json.loads(exc.read(65536) or b"{}")
-        message = payload.get("error", {}).get("message") if isinstance(payload, dict) else None
-    except (ValueError, AttributeError, OSError):
-        message = None
-    return f": {str(message)[:300]}" if message else ""

@@ -1,24 +1,30 @@
-"""Review of recommendations: list, show, approve, reject, apply, feedback.
+"""Review of recommendations: list, show, approve, reject, re-open, apply, feedback.
 
-Review works on the recommender's own rows (raw ``recommendations``), because it changes them under
-row locks. Every change runs in one transaction with ``arc_eval.user_id`` set, so the audit log
-records the reviewer.
+The database enforces the review (docs/security.md): every change of state goes through a SECURITY
+DEFINER function of the raw schema, which locks the recommendation, checks its state, records who
+acted and returns what happened; guard triggers refuse any other change, for every role. One state
+machine::
 
-- ``approve``/``reject`` set ``review_status``, ``reviewed_by``, ``reviewed_at``; an applied
-  recommendation can no longer be rejected.
-- ``apply`` locks the recommendation ``FOR UPDATE``; if it is already applied it returns the version it
-  made and creates nothing. Otherwise it applies the YAML patch to the configuration's *current*
-  version, creates the next version through the loader (``generated_by='llm_recommendation'``, diff
-  ``llm_generated``/``approved``/``approved_by``), and marks the recommendation applied (approving it
-  if it was pending; a rejected one is refused). If the patched content equals an existing version of
-  the configuration (a revert), the loader makes that version current again, with an approved diff from
-  the version it replaces; no duplicate version is stored.
+    pending -> approved -> applied,   pending -> rejected,   rejected -> pending (re-open)
+
+- ``approve`` pins what the reviewer saw: the SHA-256 of the patch and the configuration version it was
+  shown against (by default what :func:`preview` shows now). It is refused if either changed since.
+- ``reject`` needs a reason, stored with the recommendation. Approving or rejecting twice changes nothing
+  and says so (``ReviewResult.changed`` is False). An applied recommendation cannot be rejected.
+- ``apply`` applies the approved patch to the version it was approved against and re-validates the
+  result here; the database function then refuses a patch changed since approval or a base that moved,
+  under a row lock, and creates the next version (``generated_by='llm_recommendation'``, an approved,
+  ``llm_generated`` diff), or makes identical earlier content current again (a revert). Applying twice
+  returns the version of the first apply.
 - ``feedback`` stores a score from 1 to 5.
+
+The acting user is the principal's user when the session's login has one (``arc-eval principal add``),
+else ``user_id``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +35,8 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from .. import dbt, safe_yaml
-from . import loader_api
+from .. import core, dbt, safe_yaml
+from ..embeddings import default_embedder
 from .patch import PatchError, apply_patch, parse_patch, render_config, unified_diff
 
 REVIEW_STATES = ("pending", "approved", "rejected", "applied")
@@ -47,6 +53,27 @@ class ApplyResult:
     version_number: int
     created: bool
     already_applied: bool
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    """What a review action did: ``changed`` is False for a repeated approve/reject/re-open."""
+
+    recommendation_id: uuid.UUID
+    changed: bool
+    state: str
+    message: str
+
+
+def state_of(row: dict[str, Any]) -> str:
+    """The review state of a recommendation row: pending, approved, rejected or applied."""
+    return "applied" if row["applied"] else row["review_status"]
+
+
+def patch_sha256(patch_text: str | None) -> str:
+    """SHA-256 (hex) of a patch as stored: what an approval pins."""
+    return hashlib.sha256((patch_text or "").encode("utf-8")).hexdigest()
 
 
 def _t(name: str) -> sql.Composed:
@@ -60,8 +87,10 @@ def resolve_id(conn: psycopg.Connection, text: str) -> uuid.UUID:
         return uuid.UUID(text)
     except ValueError:
         pass
-    if len(text) < 4 or any(ch not in "0123456789abcdef-" for ch in text):
-        raise ReviewError(f"{text!r} is not a recommendation id or id prefix")
+    if not text or any(ch not in "0123456789abcdef-" for ch in text):
+        raise ReviewError(f"{text!r} is not a recommendation id or id prefix (hex digits and dashes)")
+    if len(text) < 4:
+        raise ReviewError(f"id prefix {text!r} is too short: give at least 4 characters of the id")
     rows = conn.execute(
         sql.SQL("select recommendation_id from {} where recommendation_id::text like %s limit 2").format(
             _t("recommendations")
@@ -155,6 +184,7 @@ class Preview:
     """The patch, the configuration it applies to, and the resulting YAML and diff."""
 
     patch_text: str
+    patch_sha256: str
     version_id: uuid.UUID
     version_number: int
     current_yaml: str
@@ -181,6 +211,7 @@ def preview(conn: psycopg.Connection, rec: dict[str, Any]) -> Preview:
     )
     return Preview(
         rec["suggested_yaml_changes"] or "",
+        patch_sha256(rec["suggested_yaml_changes"]),
         current["version_id"],
         current["version_number"],
         before,
@@ -189,104 +220,140 @@ def preview(conn: psycopg.Connection, rec: dict[str, Any]) -> Preview:
     )
 
 
-def _lock(conn: psycopg.Connection, rec_id: uuid.UUID) -> dict[str, Any]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(
-            sql.SQL("select * from {} where recommendation_id = %s for update").format(_t("recommendations")),
-            (rec_id,),
-        ).fetchone()
+# Refusals raised by the review functions and guards: wrong state, not found, bad argument, rule, privilege.
+_REFUSALS = ("55000", "P0002", "22023", "23514", "42501")
+
+
+def _call(conn: psycopg.Connection, function: str, args: list[Any]) -> dict[str, Any]:
+    """Run one review function in its own transaction; a refusal becomes a ReviewError."""
+    query = sql.SQL("select * from {}({})").format(
+        sql.Identifier(dbt.raw_schema(), function), sql.SQL(", ").join(sql.Placeholder() * len(args))
+    )
+    try:
+        with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(query, args).fetchone()
+    except psycopg.Error as exc:
+        if exc.sqlstate in _REFUSALS and exc.diag.message_primary:
+            raise ReviewError(exc.diag.message_primary) from None
+        raise
     if row is None:
-        raise ReviewError(f"no recommendation with id {rec_id}")
+        raise ReviewError(f"{function}: no result")
     return row
 
 
-def _set_user(conn: psycopg.Connection, user_id: uuid.UUID) -> None:
-    conn.execute("select set_config('arc_eval.user_id', %s, true)", (str(user_id),))
+def _result(rec_id: uuid.UUID, row: dict[str, Any]) -> ReviewResult:
+    return ReviewResult(rec_id, row["changed"], row["review_state"], row["message"])
 
 
-def set_review(
-    conn: psycopg.Connection, rec_id: uuid.UUID, status: str, user_id: uuid.UUID
-) -> dict[str, Any]:
-    """Mark ``rec_id`` approved or rejected by ``user_id`` now; returns the updated row."""
-    if status not in ("approved", "rejected"):
-        raise ReviewError("a review sets 'approved' or 'rejected'")
-    with conn.transaction():
-        _set_user(conn, user_id)
-        row = _lock(conn, rec_id)
-        if row["applied"] and status == "rejected":
-            raise ReviewError("the recommendation is already applied and cannot be rejected")
-        with conn.cursor(row_factory=dict_row) as cur:
-            return cur.execute(
-                sql.SQL(
-                    "update {} set review_status = %s, reviewed_by = %s, reviewed_at = now()"
-                    " where recommendation_id = %s returning *"
-                ).format(_t("recommendations")),
-                (status, user_id, rec_id),
-            ).fetchone()
+def approve(
+    conn: psycopg.Connection,
+    rec_id: uuid.UUID,
+    user_id: uuid.UUID | None = None,
+    *,
+    patch_sha256: str | None = None,
+    base_version_id: uuid.UUID | None = None,
+) -> ReviewResult:
+    """Approve ``rec_id`` as shown: the patch with ``patch_sha256`` against ``base_version_id``.
+
+    Without them, what :func:`preview` shows now. Refused when the patch or the configuration's current
+    version differ from those, or the recommendation is rejected (re-open it first) or applied.
+    """
+    if patch_sha256 is None or base_version_id is None:
+        shown = preview(conn, get_recommendation(conn, rec_id))
+        patch_sha256 = shown.patch_sha256 if patch_sha256 is None else patch_sha256
+        base_version_id = shown.version_id if base_version_id is None else base_version_id
+    row = _call(conn, "arc_eval_review_approve", [rec_id, patch_sha256, base_version_id, user_id])
+    return _result(rec_id, row)
 
 
-def approve(conn: psycopg.Connection, rec_id: uuid.UUID, user_id: uuid.UUID) -> dict[str, Any]:
-    return set_review(conn, rec_id, "approved", user_id)
+def reject(
+    conn: psycopg.Connection, rec_id: uuid.UUID, user_id: uuid.UUID | None = None, *, reason: str
+) -> ReviewResult:
+    """Reject a pending ``rec_id`` with a reason (1 to 2000 characters, not blank)."""
+    return _result(rec_id, _call(conn, "arc_eval_review_reject", [rec_id, reason, user_id]))
 
 
-def reject(conn: psycopg.Connection, rec_id: uuid.UUID, user_id: uuid.UUID) -> dict[str, Any]:
-    return set_review(conn, rec_id, "rejected", user_id)
+def reopen(conn: psycopg.Connection, rec_id: uuid.UUID, user_id: uuid.UUID | None = None) -> ReviewResult:
+    """Make a rejected ``rec_id`` pending again (the only way back from rejected)."""
+    return _result(rec_id, _call(conn, "arc_eval_review_reopen", [rec_id, user_id]))
 
 
-def feedback(conn: psycopg.Connection, rec_id: uuid.UUID, score: int, user_id: uuid.UUID) -> None:
+def feedback(
+    conn: psycopg.Connection, rec_id: uuid.UUID, score: int, user_id: uuid.UUID | None = None
+) -> ReviewResult:
     """Store a feedback score (1..5) on ``rec_id``."""
     if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
         raise ReviewError("feedback score must be an integer from 1 to 5")
-    with conn.transaction():
-        _set_user(conn, user_id)
-        _lock(conn, rec_id)
-        conn.execute(
-            sql.SQL("update {} set feedback_score = %s where recommendation_id = %s").format(
-                _t("recommendations")
-            ),
-            (score, rec_id),
-        )
+    return _result(rec_id, _call(conn, "arc_eval_review_feedback", [rec_id, score, user_id]))
 
 
-def apply(conn: psycopg.Connection, rec_id: uuid.UUID, user_id: uuid.UUID) -> ApplyResult:
-    """Apply ``rec_id`` (see the module docstring); at most one version per recommendation."""
-    with conn.transaction():
-        _set_user(conn, user_id)
-        rec = _lock(conn, rec_id)
-        if rec["applied"]:
-            number = conn.execute(
-                sql.SQL("select version_number from {} where version_id = %s").format(_t("config_versions")),
-                (rec["applied_version_id"],),
-            ).fetchone()
-            return ApplyResult(rec_id, rec["applied_version_id"], number[0] if number else 0, False, True)
-        if rec["review_status"] == "rejected":
-            raise ReviewError("the recommendation was rejected; approve it first to apply it")
-        if rec["config_id"] is None:
-            raise ReviewError("the recommendation names no configuration")
-        current = _current_version(conn, rec["config_id"])
-        try:
-            patched = apply_patch(current["config"], parse_patch(rec["suggested_yaml_changes"] or ""))
-        except PatchError as exc:
-            raise ReviewError(f"the patch no longer applies: {exc}") from None
-        version = loader_api.create_version(conn, rec["config_id"], render_config(patched), user_id=user_id)
-        if version.version_id != current["version_id"]:  # the loader recorded the diff; add the estimate
-            conn.execute(
-                sql.SQL(
-                    "update {} set impact_prediction = %s where version_before = %s and version_after = %s"
-                    " and impact_prediction is null"
-                ).format(_t("config_diffs")),
-                (Jsonb(rec["impact_estimate"]), current["version_id"], version.version_id),
-            )
-        conn.execute(
+def _version(conn: psycopg.Connection, version_id: uuid.UUID) -> dict[str, Any]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
             sql.SQL(
-                "update {} set applied = true, applied_at = %s, applied_by = %s, applied_version_id = %s,"
-                " review_status = 'approved', reviewed_by = coalesce(reviewed_by, %s),"
-                " reviewed_at = coalesce(reviewed_at, %s) where recommendation_id = %s"
-            ).format(_t("recommendations")),
-            (_now(), user_id, version.version_id, user_id, _now(), rec_id),
-        )
-        return ApplyResult(rec_id, version.version_id, version.version_number, version.created, False)
+                "select version_id, config_id, version_number, parsed_config, raw_yaml from {} where version_id = %s"
+            ).format(_t("config_versions")),
+            (version_id,),
+        ).fetchone()
+    if row is None:
+        raise ReviewError(f"configuration version {version_id} not found")
+    row["config"] = _authored(row)
+    return row
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+def _patched(conn: psycopg.Connection, rec: dict[str, Any]) -> list[Any]:
+    """The arguments of the apply function for an approved ``rec``: the patch applied to the version it
+    was approved against, re-validated (the patch parses and applies; the result is a valid configuration)."""
+    if rec["config_id"] is None or rec["approved_base_version_id"] is None:
+        raise ReviewError("the recommendation names no configuration version to apply to")
+    if not 0 <= float(rec["confidence"]) <= 1:
+        raise ReviewError("confidence must be between 0 and 1")
+    base = _version(conn, rec["approved_base_version_id"])
+    try:
+        patched = apply_patch(base["config"], parse_patch(rec["suggested_yaml_changes"] or ""))
+        prepared = core.prepare_config(render_config(patched))
+    except (PatchError, core.ValidationError) as exc:
+        raise ReviewError(f"the patch no longer gives a valid configuration: {exc}") from None
+    number = conn.execute(
+        sql.SQL(
+            "select coalesce((select version_number from {v} where config_id = %s and config_hash = %s"
+            " and not coalesce(is_deleted, false) order by version_number limit 1),"
+            " (select coalesce(max(version_number), 0) + 1 from {v} where config_id = %s))"
+        ).format(v=_t("config_versions")),
+        (rec["config_id"], prepared.config_hash, rec["config_id"]),
+    ).fetchone()[0]
+    conn.rollback()
+    diff = core.unified_yaml_diff(
+        base["raw_yaml"], prepared.raw_yaml, f"version {base['version_number']}", f"version {number}"
+    )
+    summary = core.change_summary(base["parsed_config"] or {}, prepared.parsed)
+    embedding = default_embedder().embed([prepared.canonical_json])[0]
+    return [prepared.raw_yaml, prepared.canonical_json, embedding, diff, Jsonb(summary)]
+
+
+def apply(conn: psycopg.Connection, rec_id: uuid.UUID, user_id: uuid.UUID | None = None) -> ApplyResult:
+    """Apply an approved ``rec_id`` (see the module docstring); at most one version per recommendation."""
+    rec = get_recommendation(conn, rec_id)
+    content: list[Any] = [None] * 5
+    if state_of(rec) == "approved":
+        content = _patched(conn, rec)
+    query = sql.SQL("select * from {}(%s, %s, %s, %s, %s::real[], %s, %s, %s)").format(
+        sql.Identifier(dbt.raw_schema(), "arc_eval_review_apply")
+    )
+    try:
+        with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(
+                query, [rec_id, patch_sha256(rec["suggested_yaml_changes"]), *content, user_id]
+            ).fetchone()
+    except psycopg.Error as exc:
+        if exc.sqlstate in _REFUSALS and exc.diag.message_primary:
+            raise ReviewError(exc.diag.message_primary) from None
+        raise
+    return ApplyResult(
+        rec_id,
+        row["version_id"],
+        row["version_number"],
+        row["created"],
+        row["already_applied"],
+        row["message"],
+    )

@@ -1,7 +1,7 @@
 """The offline rule set behind the ``rules`` provider.
 
 Each rule reads the inputs dictionary built by :mod:`arc_eval.recommend.inputs` and emits items in the
-same shape an LLM must answer with (see :data:`arc_eval.recommend.validate.ITEM_SCHEMA`); they pass the
+same shape an LLM must answer with (see :class:`arc_eval.recommend.validate.Recommendation`); they pass the
 same validation. Rules, per configuration in scope (current version = the one the patch applies to):
 
 1. timeouts: >= 10% of the current version's runs, or >= 20% of a scenario's runs in 30 days (at least

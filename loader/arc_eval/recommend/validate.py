@@ -14,11 +14,12 @@ result passes the loader's configuration validation.
 from __future__ import annotations
 
 import json
-import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from .. import raw_rules
 from .patch import PatchError, apply_patch, dump_patch, parse_patch
@@ -32,49 +33,61 @@ MAX_ITEMS = 50
 MAX_TEXT_CHARS = {"description": 4000, "metric": 200, "basis": 2000, "suggested_yaml_changes": 8192}
 MAX_PATCH_CHARS = MAX_TEXT_CHARS["suggested_yaml_changes"]
 
-ITEM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": [
-        "config_id",
-        "recommendation_type",
-        "source_type",
-        "source_id",
-        "description",
-        "suggested_yaml_changes",
-        "impact_estimate",
-        "confidence",
-    ],
-    "properties": {
-        "config_id": {"type": "string", "description": "config_id of the configuration to change"},
-        "recommendation_type": {"type": "string", "enum": list(RECOMMENDATION_TYPES)},
-        "source_type": {"type": "string", "enum": list(SOURCE_TYPES)},
-        "source_id": {"type": "string", "description": "id of the input row this recommendation is based on"},
-        "description": {"type": "string", "minLength": MIN_DESCRIPTION},
-        "suggested_yaml_changes": {
-            "type": "string",
-            "description": "YAML mapping of dotted configuration paths to their new values",
-        },
-        "impact_estimate": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["metric", "expected_delta", "basis"],
-            "properties": {
-                "metric": {"type": "string"},
-                "expected_delta": {"type": "number"},
-                "basis": {"type": "string"},
-            },
-        },
-        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-    },
-}
 
-RESPONSE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["recommendations"],
-    "properties": {"recommendations": {"type": "array", "items": ITEM_SCHEMA}},
-}
+def _text(max_length: int, min_length: int = 1) -> Any:
+    return Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
+    ]
+
+
+class ImpactEstimate(BaseModel):
+    """The predicted effect of a recommendation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: _text(MAX_TEXT_CHARS["metric"]) = Field(
+        description="the metric expected to move, e.g. avg_reliability"
+    )
+    expected_delta: float = Field(
+        strict=True, allow_inf_nan=False, description="expected change of the metric (new minus current)"
+    )
+    basis: _text(MAX_TEXT_CHARS["basis"]) = Field(description="the evidence the estimate rests on")
+
+
+class Recommendation(BaseModel):
+    """One recommendation as the provider must return it; its JSON schema is what the provider is sent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config_id: uuid.UUID = Field(description="config_id of the configuration to change")
+    recommendation_type: Literal[RECOMMENDATION_TYPES]  # type: ignore[valid-type]
+    source_type: Literal[SOURCE_TYPES]  # type: ignore[valid-type]
+    source_id: uuid.UUID = Field(description="id of the input row this recommendation is based on")
+    description: _text(MAX_TEXT_CHARS["description"], MIN_DESCRIPTION)
+    suggested_yaml_changes: str = Field(
+        max_length=MAX_PATCH_CHARS,
+        description="YAML mapping of dotted configuration paths to their new values",
+    )
+    impact_estimate: ImpactEstimate
+    confidence: float = Field(strict=True, allow_inf_nan=False, ge=0, le=1)
+
+
+class RecommendationsResponse(BaseModel):
+    """The provider's whole answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recommendations: list[Recommendation] = Field(max_length=MAX_ITEMS)
+
+
+def response_schema() -> dict[str, Any]:
+    """The JSON schema of :class:`RecommendationsResponse`: what the provider is asked to return."""
+    return RecommendationsResponse.model_json_schema()
+
+
+def _reason(error: Mapping[str, Any]) -> str:
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" if where else str(error["msg"])
 
 
 class MalformedOutput(ValueError):
@@ -122,85 +135,43 @@ class Candidate:
 
 
 def parse_response(text: str) -> list[Any]:
-    """The ``recommendations`` list of a provider's JSON answer; raises :class:`MalformedOutput`."""
+    """The ``recommendations`` list of a provider's JSON answer; raises :class:`MalformedOutput`.
+
+    The answer is checked against :class:`RecommendationsResponse`: an error inside one item is left to
+    :func:`validate_items` (which drops that item with its reason); any other error fails the answer.
+    """
     if not isinstance(text, str) or not text.strip():
         raise MalformedOutput("provider returned an empty answer")
     if len(text) > MAX_ANSWER_CHARS:
         raise MalformedOutput(f"provider answer is longer than {MAX_ANSWER_CHARS} characters")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise MalformedOutput(
-            f"provider answer is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    if not isinstance(data, dict) or "recommendations" not in data:
-        raise MalformedOutput("provider answer is not a JSON object with a 'recommendations' key")
-    if not isinstance(data["recommendations"], list):
-        raise MalformedOutput("provider answer's 'recommendations' is not a list")
-    if len(data["recommendations"]) > MAX_ITEMS:
-        raise MalformedOutput(f"provider answer has more than {MAX_ITEMS} recommendations")
-    return data["recommendations"]
-
-
-def _text(item: Mapping[str, Any], key: str) -> str:
-    value = item.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidRecommendation(f"{key} is missing or not a non-empty string")
-    limit = MAX_TEXT_CHARS.get(key, 200)
-    if len(value) > limit:
-        raise InvalidRecommendation(f"{key} is longer than {limit} characters")
-    return value.strip()
-
-
-def _uuid(value: str, key: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise InvalidRecommendation(f"{key} {value!r} is not a UUID") from None
-
-
-def _number(value: Any, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidRecommendation(f"{key} is not a finite number")
-    return float(value)
+        RecommendationsResponse.model_validate_json(text)
+    except ValidationError as exc:
+        for error in exc.errors():
+            if error["type"] == "json_invalid":
+                raise MalformedOutput(f"provider answer is not JSON: {error['msg']}") from None
+            if len(error["loc"]) < 2:
+                raise MalformedOutput(
+                    f"provider answer is not a JSON object with a 'recommendations' list: {_reason(error)}"
+                ) from None
+    return json.loads(text)["recommendations"]
 
 
 def validate_item(item: Any, ctx: ValidationContext) -> Candidate:
     """Check one provider item; returns a :class:`Candidate` or raises :class:`InvalidRecommendation`."""
     if not isinstance(item, Mapping):
         raise InvalidRecommendation("item is not a JSON object")
-    config_id = _uuid(_text(item, "config_id"), "config_id")
+    try:
+        rec = Recommendation.model_validate(item)
+    except ValidationError as exc:
+        raise InvalidRecommendation("; ".join(_reason(error) for error in exc.errors())) from None
+    config_id, source_id, source_type = str(rec.config_id), str(rec.source_id), rec.source_type
     target = ctx.configs.get(config_id)
     if target is None:
         raise InvalidRecommendation(f"config_id {config_id} is not a configuration in scope")
-    rec_type = _text(item, "recommendation_type")
-    if rec_type not in RECOMMENDATION_TYPES:
-        raise InvalidRecommendation(
-            f"recommendation_type {rec_type!r} is not one of {', '.join(RECOMMENDATION_TYPES)}"
-        )
-    source_type = _text(item, "source_type")
-    if source_type not in SOURCE_TYPES:
-        raise InvalidRecommendation(f"source_type {source_type!r} is not one of {', '.join(SOURCE_TYPES)}")
-    source_id = _uuid(_text(item, "source_id"), "source_id")
     if source_id not in ctx.known_sources.get(source_type, set()):
         raise InvalidRecommendation(f"source_id {source_id} is not a {source_type} row of the analysed data")
-    description = _text(item, "description")
-    if len(description) < MIN_DESCRIPTION:
-        raise InvalidRecommendation(f"description is shorter than {MIN_DESCRIPTION} characters")
-    confidence = _number(item.get("confidence"), "confidence")
-    if not 0 <= confidence <= 1:
-        raise InvalidRecommendation("confidence is not between 0 and 1")
-    impact = item.get("impact_estimate")
-    if not isinstance(impact, Mapping):
-        raise InvalidRecommendation("impact_estimate is not an object")
-    impact_estimate = {
-        "metric": _text(impact, "metric"),
-        "expected_delta": _number(impact.get("expected_delta"), "impact_estimate.expected_delta"),
-        "basis": _text(impact, "basis"),
-    }
-    patch_text = item.get("suggested_yaml_changes")
-    if isinstance(patch_text, str) and len(patch_text) > MAX_PATCH_CHARS:
-        raise InvalidRecommendation(f"suggested_yaml_changes is longer than {MAX_PATCH_CHARS} characters")
+    patch_text = rec.suggested_yaml_changes
     try:
         patch = parse_patch(patch_text)
         patched = apply_patch(target.config, patch)
@@ -215,13 +186,13 @@ def validate_item(item: Any, ctx: ValidationContext) -> Candidate:
     return Candidate(
         config_id=config_id,
         base_version_id=target.version_id,
-        recommendation_type=rec_type,
+        recommendation_type=rec.recommendation_type,
         source_type=source_type,
         source_id=source_id,
-        description=description,
+        description=rec.description,
         suggested_yaml_changes=dump_patch(patch),
-        impact_estimate=impact_estimate,
-        confidence=confidence,
+        impact_estimate=rec.impact_estimate.model_dump(),
+        confidence=rec.confidence,
         patch=patch,
     )
 
