@@ -12,11 +12,16 @@
     {{ return(rules[name]) }}
 {% endmacro %}
 
-{#- A CHECK constraint allowing `column` to hold only the values of enum `name`. -#}
-{% macro arc_eval_check_in(column, name) %}
+{#- The values of enum `name` as SQL literals: 'a', 'b' (for IN lists in constraints and functions). -#}
+{% macro arc_eval_rule_literals(name) %}
     {%- set quoted = [] -%}
     {%- for value in arc_eval_rule(name) -%}
         {%- do quoted.append("'" ~ (value | replace("'", "''")) ~ "'") -%}
     {%- endfor -%}
-    {{ return("CHECK (" ~ column ~ " IN (" ~ quoted | join(", ") ~ "))") }}
+    {{ return(quoted | join(", ")) }}
+{% endmacro %}
+
+{#- A CHECK constraint allowing `column` to hold only the values of enum `name`. -#}
+{% macro arc_eval_check_in(column, name) %}
+    {{ return("CHECK (" ~ column ~ " IN (" ~ arc_eval_rule_literals(name) ~ "))") }}
 {% endmacro %}
