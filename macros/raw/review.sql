@@ -44,12 +44,8 @@ declare
 begin
     new_state := case when new.applied then 'applied' else new.review_status end;
     if tg_op = 'INSERT' then
-        -- An unknown status is left to the CHECK constraint, which names the rule.
-        if not in_review and (new_state in ('approved', 'rejected', 'applied') or new.reviewed_by is not null
-                or new.approved_patch_sha256 is not null or new.applied_version_id is not null) then
-            raise exception 'recommendations: a new recommendation is pending; review it with the review functions'
-                using errcode = '42501';
-        end if;
+        -- Only the owner inserts (the recommender; imports of history). An inserted 'approved' row has no
+        -- pinned patch and base unless they are given, and apply refuses it without them.
         return new;
     end if;
     old_state := case when old.applied then 'applied' else old.review_status end;
@@ -283,6 +279,10 @@ begin
     if r.review_status <> 'approved' then
         raise exception 'recommendation % is %: only an approved recommendation is applied%', p_id, r.review_status,
             case when r.review_status = 'rejected' then ' (re-open and approve it first)' else ' (approve it first)' end
+            using errcode = '55000';
+    end if;
+    if r.approved_patch_sha256 is null or r.approved_base_version_id is null then
+        raise exception 'recommendation %: refused: it was not approved through the review (no pinned patch and base): approve it again', p_id
             using errcode = '55000';
     end if;
     if encode(sha256(convert_to(coalesce(r.suggested_yaml_changes, ''), 'UTF8')), 'hex') is distinct from r.approved_patch_sha256 then

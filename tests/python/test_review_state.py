@@ -230,14 +230,17 @@ def test_state_changes_outside_the_review_functions_are_refused(world, owner):
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="only through the review functions"):
             owner.execute(statement.format(t=f"{RAW}.recommendations"), [rec_id])
         owner.rollback()
-    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="a new recommendation is pending"):
-        owner.execute(
-            f"insert into {RAW}.recommendations (source_type, source_id, recommendation_type, description, confidence,"
-            " review_status, reviewed_by) values ('simulation', %s, 'config_change', 'approved at birth', 0.5,"
-            " 'approved', %s)",
-            [uuid.uuid4(), ACTOR],
-        )
-    owner.rollback()
+    # An 'approved' row inserted by the owner (an import) pins nothing, and apply refuses it.
+    imported = uuid.uuid4()
+    owner.execute(
+        f"insert into {RAW}.recommendations (recommendation_id, source_type, source_id, recommendation_type,"
+        " description, suggested_yaml_changes, confidence, config_id, review_status, reviewed_by)"
+        " values (%s, 'simulation', %s, 'config_change', 'approved at birth', 'model: x', 0.5, %s, 'approved', %s)",
+        [imported, uuid.uuid4(), world.a.config_id, ACTOR],
+    )
+    owner.commit()
+    with pytest.raises(review.ReviewError, match="not approved through the review"):
+        review.apply(owner, imported, ACTOR)
     # As the schema owner itself (what the functions run as), the state machine still holds.
     schema_owner = owner.execute(
         "select pg_get_userbyid(nspowner) from pg_namespace where nspname = %s", [RAW]

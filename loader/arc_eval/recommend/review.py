@@ -335,8 +335,8 @@ def apply(conn: psycopg.Connection, rec_id: uuid.UUID, user_id: uuid.UUID | None
     """Apply an approved ``rec_id`` (see the module docstring); at most one version per recommendation."""
     rec = get_recommendation(conn, rec_id)
     content: list[Any] = [None] * 5
-    if state_of(rec) == "approved":
-        content = _patched(conn, rec)
+    if state_of(rec) == "approved" and rec["approved_base_version_id"] is not None:
+        content = _patched(conn, rec)  # without a pinned base the database refuses it, saying why
     query = sql.SQL("select * from {}(%s, %s, %s, %s, %s::real[], %s, %s, %s)").format(
         sql.Identifier(dbt.raw_schema(), "arc_eval_review_apply")
     )
