@@ -60,7 +60,7 @@ begin
         raise exception 'recommendations: the review state changes only through the review functions (arc-eval recommendations approve/reject/reopen/apply)'
             using errcode = '42501';
     end if;
-    if new.review_status not in ('pending', 'approved', 'rejected') then
+    if new.review_status not in (" ~ arc_eval_rule_literals('review_statuses') ~ ") then
         return new;  -- refused by the CHECK constraint, which names the rule
     end if;
     if old_state <> new_state and (old_state, new_state) not in
