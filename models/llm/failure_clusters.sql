@@ -13,9 +13,7 @@ with clustered as (
         o.version_id as config_version_id
     from {{ ref('stg_failure_patterns') }} as fp
     inner join {{ ref('int_outcomes_enriched') }} as o
-        on
-            fp.outcome_id = o.outcome_id
-            and fp.execution_time = o.execution_time
+        on {{ same_outcome('fp', 'o') }}
     where fp.pattern_cluster_id is not null
 ),
 

@@ -47,9 +47,7 @@ used as (
         array_agg(distinct tu.tool_name order by tu.tool_name) as used_tools
     from {{ ref('stg_tool_usage') }} as tu
     inner join {{ ref('int_outcomes_enriched') }} as o
-        on
-            tu.outcome_id = o.outcome_id
-            and tu.execution_time = o.execution_time
+        on {{ same_outcome('tu', 'o') }}
     group by o.scenario_id, o.version_id
 ),
 
