@@ -252,7 +252,7 @@ def _write_segment(
     conn.execute(
         f"""create temp table bench_rows as
             select g.i, bs.simulation_id, sc.scenario_id, sc.tools, sc.duration_ms, g.execution_time - {late}
-                       as execution_time,
+                       as execution_time, g.execution_time as planned_time,
                    bs.quality - sc.penalty as quality, bs.price, g.u_status, g.z_rel, g.z_dur, g.u_tok
             from (
                 select i, %(sim_base)s + (i - %(first)s) / {OUTCOMES_PER_SIMULATION} as sim,
@@ -295,7 +295,7 @@ def _write_segment(
             from bench_sims as s
             inner join (
                 select simulation_id, array_agg(distinct scenario_id) as scenarios, count(*)::int as n,
-                       min(execution_time) as first_time, max(execution_time) as last_time,
+                       min(planned_time) as first_time, max(planned_time) as last_time,
                        avg((status = 'success')::int)::real as score, 0::real as cost
                 from bench_rows group by simulation_id
             ) as rs on s.simulation_id = rs.simulation_id""",
