@@ -86,6 +86,8 @@ def time_models(target: Target, queries: int, timeout: str) -> dict[str, float |
                 out[name] = p95(times)
             except psycopg.errors.QueryCanceled:
                 out[name] = TIMEOUT
+            shown = out[name] if out[name] == TIMEOUT else f"{_ms(out[name])} ms"
+            print(f"    p95 {name}: {shown}", flush=True)
     return out
 
 
@@ -211,14 +213,21 @@ def run_one(server: Target, rows: int, args: argparse.Namespace) -> dict[str, ob
         result["disk MB per 1M outcomes"] = (database_bytes(target) - empty) / 2**20 / (rows / 1e6)
         print("  dbt build from scratch ...", flush=True)
         result["dbt build from scratch s"] = timed_dbt(target, ["build"])
+        print(f"    {result['dbt build from scratch s']:.1f} s", flush=True)
         print("  timing the models ...", flush=True)
         result["models"] = time_models(target, args.queries, args.statement_timeout)
         print("  arc-eval recommend ...", flush=True)
         result["recommend s"] = run_recommend(target, args.statement_timeout)
+        print(f"    recommend: {result['recommend s']}", flush=True)
         print("  appending 1% and running dbt ...", flush=True)
         generate.append(target, state, max(1, rows // 100))
         result["dbt run after +1% s"] = timed_dbt(target, ["run"])
         result["dbt run, rollups rebuilt s"] = timed_dbt(target, ["run"], {"rollup_full_refresh": True})
+        print(
+            f"    dbt run after +1%: {result['dbt run after +1% s']:.1f} s;"
+            f" with the rollups rebuilt: {result['dbt run, rollups rebuilt s']:.1f} s",
+            flush=True,
+        )
         if args.loader_rows:
             print(f"  loader writing {args.loader_rows:,} outcomes ...", flush=True)
             seconds, quarter, end = measure_loader(target, args.loader_rows)
