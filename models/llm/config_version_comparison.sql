@@ -14,16 +14,15 @@ with versions as (
 
 scenario_stats as (
     select
-        s.config_version_id as version_id,
+        o.version_id,
         o.scenario_id,
         count(*) as executions,
         avg(o.reliability_score) as mean_reliability,
         avg((o.status = 'success')::int::double precision) as success_rate,
         avg(o.cost_usd::double precision) as mean_cost_usd,
         avg(o.execution_time_ms) as mean_execution_time_ms
-    from {{ ref('stg_simulations') }} as s
-    inner join {{ ref('stg_outcomes') }} as o on s.simulation_id = o.simulation_id
-    group by s.config_version_id, o.scenario_id
+    from {{ ref('int_outcomes_enriched') }} as o
+    group by o.version_id, o.scenario_id
 ),
 
 paired as (

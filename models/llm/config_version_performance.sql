@@ -1,7 +1,7 @@
 -- One row per configuration version: its outcomes over all history (zero when it never ran).
 with version_outcomes as (
     select
-        s.config_version_id as version_id,
+        o.version_id,
         count(*) as executions,
         avg(o.reliability_score) as avg_reliability,
         avg((o.status = 'success')::int::double precision) as success_rate,
@@ -10,9 +10,8 @@ with version_outcomes as (
         avg(o.execution_time_ms) as avg_execution_time_ms,
         count(*) filter (where o.status = 'error') as error_count,
         count(*) filter (where o.status = 'timeout') as timeout_count
-    from {{ ref('stg_simulations') }} as s
-    inner join {{ ref('stg_outcomes') }} as o on s.simulation_id = o.simulation_id
-    group by s.config_version_id
+    from {{ ref('int_outcomes_enriched') }} as o
+    group by o.version_id
 )
 
 select

@@ -32,38 +32,35 @@ with expected as (
 runs as (
     select
         o.scenario_id,
-        s.config_version_id as version_id,
+        o.version_id,
+        o.config_id,
+        o.version_number,
         count(*) as executions
-    from {{ ref('stg_outcomes') }} as o
-    inner join {{ ref('stg_simulations') }} as s on o.simulation_id = s.simulation_id
-    group by o.scenario_id, s.config_version_id
+    from {{ ref('int_outcomes_enriched') }} as o
+    group by o.scenario_id, o.version_id, o.config_id, o.version_number
 ),
 
 used as (
     select
         o.scenario_id,
-        s.config_version_id as version_id,
+        o.version_id,
         array_agg(distinct tu.tool_name order by tu.tool_name) as used_tools
     from {{ ref('stg_tool_usage') }} as tu
-    inner join {{ ref('stg_outcomes') }} as o
-        on
-            tu.outcome_id = o.outcome_id
-            and tu.execution_time = o.execution_time
-    inner join {{ ref('stg_simulations') }} as s on o.simulation_id = s.simulation_id
-    group by o.scenario_id, s.config_version_id
+    inner join {{ ref('int_outcomes_enriched') }} as o
+        on {{ same_outcome('tu', 'o') }}
+    group by o.scenario_id, o.version_id
 ),
 
 combined as (
     select
         r.scenario_id,
-        cv.config_id,
+        r.config_id,
         r.version_id,
-        cv.version_number,
+        r.version_number,
         r.executions,
         coalesce(e.expected_tools, '{}'::text[]) as expected_tools,
         coalesce(u.used_tools, '{}'::text[]) as used_tools
     from runs as r
-    inner join {{ ref('stg_config_versions') }} as cv on r.version_id = cv.version_id
     left join expected as e on r.scenario_id = e.scenario_id
     left join used as u
         on

@@ -8,9 +8,7 @@ with recent_failures as (
         o.scenario_id
     from {{ ref('stg_failure_patterns') }} as fp
     inner join {{ ref('stg_outcomes') }} as o
-        on
-            fp.outcome_id = o.outcome_id
-            and fp.execution_time = o.execution_time
+        on {{ same_outcome('fp', 'o') }}
     where
         fp.execution_time > {{ arc_eval_now() }} - interval '{{ var("llm_failure_window") }}'
         and o.execution_time > {{ arc_eval_now() }} - interval '{{ var("llm_failure_window") }}'

@@ -190,7 +190,8 @@ def read_inputs(
             """
             select count(*) as n
             from {patterns} as fp
-            join {outcomes} as o on o.outcome_id = fp.outcome_id and o.execution_time = fp.execution_time
+            join {outcomes} as o on o.outcome_id = fp.outcome_id
+                 and o.execution_time >= fp.execution_time and o.execution_time <= fp.execution_time
             join {simulations} as s on s.simulation_id = o.simulation_id
             join {versions} as v on v.version_id = s.config_version_id
             where v.config_id = any(%(ids)s::uuid[]) and fp.execution_time > %(start)s and fp.execution_time <= %(end)s
@@ -305,7 +306,8 @@ def read_inputs(
                    sum(t.call_count) as call_count, avg(t.success_rate) as avg_success_rate,
                    avg(t.avg_duration_ms) as avg_duration_ms
             from {tools} as t
-            join {outcomes} as o on o.outcome_id = t.outcome_id and o.execution_time = t.execution_time
+            join {outcomes} as o on o.outcome_id = t.outcome_id
+                 and o.execution_time >= t.execution_time and o.execution_time <= t.execution_time
             join {simulations} as s on s.simulation_id = o.simulation_id
             join {versions} as v on v.version_id = s.config_version_id
             where v.config_id = any(%(ids)s::uuid[]) and t.execution_time > %(start)s and t.execution_time <= %(end)s

@@ -1,0 +1,340 @@
+"""Scale benchmark: the models, the recommender and dbt at N outcomes, printed as one table.
+
+For each N of ``--rows`` (default 1000000; a comma-separated list gives one column per N) it creates a
+throwaway database on the server (ARC_EVAL_DSN, PG*, TIMESCALEDB_* or the embedded server), writes the
+history with ``bench/generate.py`` (in the server, from a seed), runs ``VACUUM (ANALYZE)`` and measures:
+
+- ``dbt build`` from scratch (models, rollups, tests);
+- every model the dashboard, the report and the recommender read (every view and table of the analytics
+  schema except staging, intermediate and internal relations, so models added later are measured too):
+  p95 of ``--queries`` (default 20) runs of ``select *`` after one warm-up (target: 200 ms);
+- ``arc-eval recommend --provider rules`` end to end, in a subprocess (target: 30 s);
+- ``dbt run`` after appending 1% more outcomes, against ``dbt run`` with the rollups rebuilt whole
+  (target: 5%; both counted from the command's start, dbt's fixed work included);
+- disk per million outcomes (database size after the history minus before, over N / 1M);
+- the loader's resident memory while it writes ``--loader-rows`` outcomes through ``arc_eval.ArcEval``
+  (a subprocess; VmRSS sampled every 0.1 s): at a quarter of the rows and at the end (bounded: the end
+  is not much above the quarter).
+
+Every statement runs under ``--statement-timeout`` (default 10 min): a model or a recommender query that
+exceeds it is reported as ``timeout`` and the run exits with status 1 (a guard against plans that grow
+faster than the history; the test suite runs it at 200k outcomes). With several N, the last column gives
+the growth of each time against the growth of N (about 1 or less: linear or better).
+
+Run: ``python bench/scale.py [--rows 1000000[,10000000]] [--queries 20] [--loader-rows 1000000] [--keep]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import generate  # noqa: E402  (bench/generate.py, next to this file)
+
+from arc_eval import dbt  # noqa: E402
+from arc_eval.connection import Target, resolve  # noqa: E402
+
+INTERNAL_PREFIXES = ("stg_", "int_", "arc_eval_")
+TIMEOUT = "timeout"
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}"
+
+
+def models_to_time(conn: psycopg.Connection) -> list[str]:
+    """Views and tables of the analytics schema that readers query (not staging/intermediate/internal)."""
+    rows = conn.execute(
+        "select table_name from information_schema.tables where table_schema = %s order by table_name",
+        (dbt.analytics_schema(),),
+    ).fetchall()
+    return [
+        r[0] for r in rows if not r[0].startswith(INTERNAL_PREFIXES) and not r[0].endswith("__dbt_backup")
+    ]
+
+
+def p95(times: list[float]) -> float:
+    ordered = sorted(times)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def time_models(target: Target, queries: int, timeout: str) -> dict[str, float | str]:
+    """p95 wall time (seconds) of ``select *`` from each model, or TIMEOUT."""
+    out: dict[str, float | str] = {}
+    with psycopg.connect(target.conninfo, autocommit=True) as conn:
+        conn.execute(f"set statement_timeout = '{timeout}'")
+        for name in models_to_time(conn):
+            sql = f'select * from {dbt.analytics_schema()}."{name}"'
+            try:
+                conn.execute(sql).fetchall()
+                times = []
+                for _ in range(queries):
+                    began = time.perf_counter()
+                    conn.execute(sql).fetchall()
+                    times.append(time.perf_counter() - began)
+                out[name] = p95(times)
+            except psycopg.errors.QueryCanceled:
+                out[name] = TIMEOUT
+            shown = out[name] if out[name] == TIMEOUT else f"{_ms(out[name])} ms"
+            print(f"    p95 {name}: {shown}", flush=True)
+    return out
+
+
+def timed_dbt(target: Target, args: list[str], dbt_vars: dict | None = None) -> float:
+    began = time.perf_counter()
+    dbt.run(args, target, quiet=True, dbt_vars=dbt_vars or {})
+    return time.perf_counter() - began
+
+
+def run_recommend(target: Target, timeout: str) -> float | str:
+    """Wall time of ``arc-eval recommend --provider rules --window 30d`` in a subprocess, or TIMEOUT."""
+    env = dict(os.environ)
+    env["ARC_EVAL_DSN"] = target.conninfo
+    env["PGOPTIONS"] = f"-c statement_timeout={timeout.replace(' ', '')}"
+    env["ARC_EVAL_LLM_PROVIDER"] = "rules"
+    cli = Path(sys.executable).with_name("arc-eval")
+    command = [str(cli)] if cli.exists() else [sys.executable, "-m", "arc_eval.cli"]
+    began = time.perf_counter()
+    done = subprocess.run(
+        [*command, "recommend", "--provider", "rules", "--window", "30d"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    elapsed = time.perf_counter() - began
+    if done.returncode != 0:
+        if "statement timeout" in done.stderr or "canceling statement" in done.stderr:
+            return TIMEOUT
+        raise RuntimeError(f"arc-eval recommend failed: {done.stderr.strip()[-2000:]}")
+    return elapsed
+
+
+def database_bytes(target: Target) -> int:
+    with psycopg.connect(target.conninfo) as conn:
+        return conn.execute("select pg_database_size(current_database())").fetchone()[0]
+
+
+def loader_child(rows: int) -> int:
+    """Write ``rows`` outcomes through the loader (the subprocess whose memory the parent samples)."""
+    import datetime as dt
+
+    from arc_eval import ArcEval, uuid7
+
+    conninfo = os.environ["ARC_EVAL_DSN"]
+    r = dbt.raw_schema()
+    with psycopg.connect(conninfo) as conn:
+        scenario = conn.execute(
+            f"select scenario_id from {r}.scenarios order by scenario_id limit 1"
+        ).fetchone()[0]
+        sim = conn.execute(
+            f"select simulation_id from {r}.simulations order by simulation_id limit 1"
+        ).fetchone()[0]
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+    with ArcEval(conninfo, batch_size=1000, flush_interval=None) as db:
+        for i in range(rows):
+            when = start + dt.timedelta(milliseconds=i)
+            db.record_outcome(
+                outcome_id=uuid7(),
+                simulation_id=sim,
+                scenario_id=scenario,
+                execution_time=when,
+                status="success" if i % 7 else "error",
+                reliability_score=(i % 100) / 100,
+                execution_time_ms=100.0 + i % 900,
+                tokens_used=500 + i % 1000,
+                cost_usd=0.001,
+                trajectory={
+                    "start_time": when.isoformat(),
+                    "status": "success",
+                    "steps": [{"tool": "t", "i": i}],
+                },
+            )
+            if (i + 1) % max(1, rows // 20) == 0:
+                print(f"progress {(i + 1) / rows:.2f}", flush=True)
+    return 0
+
+
+def measure_loader(target: Target, rows: int) -> tuple[float, float, float]:
+    """(seconds, RSS MB at a quarter of the rows, RSS MB at the end) of the loader writing ``rows``."""
+    env = dict(os.environ, ARC_EVAL_DSN=target.conninfo)
+    began = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--loader-child", str(rows)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    rss = {"now": 0.0, "quarter": 0.0, "peak": 0.0}
+
+    def sample() -> None:
+        status = Path(f"/proc/{child.pid}/status")
+        while child.poll() is None:
+            try:
+                for line in status.read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        rss["now"] = int(line.split()[1]) / 1024
+                        rss["peak"] = max(rss["peak"], rss["now"])
+            except OSError:
+                break
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    for line in child.stdout:
+        if line.startswith("progress") and float(line.split()[1]) >= 0.25 and not rss["quarter"]:
+            rss["quarter"] = rss["now"]
+    if child.wait() != 0:
+        raise RuntimeError("the loader subprocess failed")
+    sampler.join()
+    return time.perf_counter() - began, rss["quarter"], rss["now"] or rss["peak"]
+
+
+def run_one(server: Target, rows: int, args: argparse.Namespace) -> dict[str, object]:
+    name = f"arc_eval_scale_{uuid.uuid4().hex[:8]}"
+    print(f"\n== {rows:,} outcomes: database {name}", flush=True)
+    target = generate.create_database(server, name)
+    result: dict[str, object] = {}
+    try:
+        empty = database_bytes(target)
+        began = time.perf_counter()
+        state = generate.generate(
+            target, rows, seed=args.seed, progress=lambda m: print("  " + m, flush=True)
+        )
+        generate.vacuum(target)
+        result["generate rows/s"] = rows / (time.perf_counter() - began)
+        result["disk MB per 1M outcomes"] = (database_bytes(target) - empty) / 2**20 / (rows / 1e6)
+        print("  dbt build from scratch ...", flush=True)
+        result["dbt build from scratch s"] = timed_dbt(target, ["build"])
+        print(f"    {result['dbt build from scratch s']:.1f} s", flush=True)
+        print("  timing the models ...", flush=True)
+        result["models"] = time_models(target, args.queries, args.statement_timeout)
+        print("  arc-eval recommend ...", flush=True)
+        result["recommend s"] = run_recommend(target, args.statement_timeout)
+        print(f"    recommend: {result['recommend s']}", flush=True)
+        print("  appending 1% and running dbt ...", flush=True)
+        generate.append(target, state, max(1, rows // 100))
+        result["dbt run after +1% s"] = timed_dbt(target, ["run"])
+        result["dbt run, rollups rebuilt s"] = timed_dbt(target, ["run"], {"rollup_full_refresh": True})
+        print(
+            f"    dbt run after +1%: {result['dbt run after +1% s']:.1f} s;"
+            f" with the rollups rebuilt: {result['dbt run, rollups rebuilt s']:.1f} s",
+            flush=True,
+        )
+        if args.loader_rows:
+            print(f"  loader writing {args.loader_rows:,} outcomes ...", flush=True)
+            seconds, quarter, end = measure_loader(target, args.loader_rows)
+            result["loader rows/s"] = args.loader_rows / seconds
+            result["loader RSS MB at 25%"] = quarter
+            result["loader RSS MB at 100%"] = end
+        return result
+    finally:
+        if not args.keep:
+            with psycopg.connect(server.conninfo, autocommit=True) as admin:
+                admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+def _cell(value: object, unit: str) -> str:
+    if value == TIMEOUT or value is None:
+        return str(value or "-")
+    if unit == "ms":
+        return _ms(value)
+    if isinstance(value, float):
+        return f"{value:,.1f}" if value < 1e5 else f"{value:,.0f}"
+    return str(value)
+
+
+def print_table(results: dict[int, dict[str, object]], queries: int) -> bool:
+    """Print the table; returns False when something timed out."""
+    ns = sorted(results)
+    width = 52
+    header = f"{'measure':<{width}}" + "".join(f"{n:>14,}" for n in ns) + f"{'target':>12}"
+    if len(ns) > 1:
+        header += f"{'growth/N':>10}"
+    print("\n" + header)
+    print("-" * len(header))
+    ok = True
+    names = sorted({m for r in results.values() for m in r["models"]})
+    lines: list[tuple[str, list[object], str, str]] = []
+    for m in names:
+        lines.append(
+            (f"p95 of {queries} x {m} (ms)", [results[n]["models"].get(m) for n in ns], "<= 200", "ms")
+        )
+    for key, target in (
+        ("recommend s", "<= 30"),
+        ("dbt build from scratch s", "report"),
+        ("dbt run after +1% s", ""),
+        ("dbt run, rollups rebuilt s", ""),
+        ("disk MB per 1M outcomes", "report"),
+        ("generate rows/s", "report"),
+        ("loader rows/s", "report"),
+        ("loader RSS MB at 25%", ""),
+        ("loader RSS MB at 100%", "bounded"),
+    ):
+        lines.append((key, [results[n].get(key) for n in ns], target, ""))
+    for label, values, target, unit in lines:
+        row = f"{label:<{width}}" + "".join(f"{_cell(v, unit):>14}" for v in values) + f"{target:>12}"
+        if TIMEOUT in values:
+            ok = False
+        if (
+            len(ns) > 1
+            and all(isinstance(v, float) and v > 0 for v in values)
+            and label.endswith(("(ms)", " s"))
+        ):
+            row += f"{(values[-1] / values[0]) / (ns[-1] / ns[0]):>10.2f}"
+        print(row)
+    for n in ns:
+        inc, full = results[n].get("dbt run after +1% s"), results[n].get("dbt run, rollups rebuilt s")
+        if isinstance(inc, float) and isinstance(full, float):
+            print(f"{f'incremental / full refresh at {n:,}':<{width}}{inc / full:>14.1%}   target <= 5%")
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--rows", default="1000000", help="outcomes, or a comma-separated list (default 1000000)"
+    )
+    parser.add_argument("--queries", type=int, default=20, help="timed queries per model (p95; default 20)")
+    parser.add_argument(
+        "--statement-timeout", default="10min", help="limit of every statement (default 10min)"
+    )
+    parser.add_argument("--loader-rows", type=int, default=1_000_000, help="rows the loader writes (0: skip)")
+    parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
+    parser.add_argument("--loader-child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.loader_child is not None:
+        return loader_child(args.loader_child)
+    try:
+        sizes = [int(x) for x in args.rows.split(",")]
+    except ValueError:
+        parser.error("--rows: expected a number of outcomes or a comma-separated list of numbers")
+    if any(n < 1000 for n in sizes):
+        parser.error("--rows: at least 1000 outcomes")
+    server = resolve()
+    with psycopg.connect(server.conninfo) as conn:
+        version = conn.execute("select version()").fetchone()[0]
+        ts = conn.execute(
+            "select extversion, current_setting('timescaledb.license', true) from pg_extension"
+            " where extname = 'timescaledb'"
+        ).fetchone()
+        settings = conn.execute(
+            "select string_agg(name || '=' || setting || coalesce(unit, ''), ' ' order by name) from pg_settings"
+            " where name in ('shared_buffers', 'work_mem', 'max_parallel_workers_per_gather', 'effective_cache_size')"
+        ).fetchone()[0]
+    print(f"server: {version.split(' on ')[0]}; timescaledb: {ts[0] + ' (' + ts[1] + ')' if ts else 'none'}")
+    print(f"settings: {settings}; cpus: {os.cpu_count()}")
+    results = {n: run_one(server, n, args) for n in sizes}
+    return 0 if print_table(results, args.queries) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
