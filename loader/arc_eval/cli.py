@@ -31,6 +31,73 @@ examples:
 `arc-eval COMMAND --help` describes each command."""
 
 
+# One or more examples per command, shown under its --help (and in the generated CLI reference).
+EXAMPLES: dict[str, list[str]] = {
+    "db": ["arc-eval db up", "arc-eval db down"],
+    "db up": ["arc-eval db up"],
+    "db down": ["arc-eval db down"],
+    "init": ["arc-eval init", "ARC_EVAL_DSN=postgresql://owner@db.internal/arc arc-eval init --no-seed"],
+    "dbt": [
+        "arc-eval dbt build",
+        "arc-eval dbt run --select v_llm_config_performance",
+        "arc-eval dbt docs generate",
+    ],
+    "demo": ["arc-eval demo", "arc-eval demo --simulations 20 --seed 7"],
+    "simulate": ["arc-eval simulate --simulations 40"],
+    "doctor": ["arc-eval doctor"],
+    "health": ["arc-eval health", "arc-eval health --json"],
+    "maintain": ["arc-eval maintain --dry-run", "arc-eval maintain"],
+    "recommend": [
+        "arc-eval recommend --dry-run",
+        "arc-eval recommend --window 30d --config support-agent",
+        "ARC_EVAL_LLM_API_KEY=... arc-eval recommend --provider openai",
+    ],
+    "recommendations": [
+        "arc-eval recommendations list --state pending",
+        "arc-eval recommendations show 3f2a",
+    ],
+    "recommendations list": [
+        "arc-eval recommendations list",
+        "arc-eval recommendations list --state approved",
+    ],
+    "recommendations show": ["arc-eval recommendations show 3f2a"],
+    "recommendations approve": ["arc-eval recommendations approve 3f2a"],
+    "recommendations reject": [
+        "arc-eval recommendations reject 3f2a --reason 'prompt changes need a second look'"
+    ],
+    "recommendations reopen": ["arc-eval recommendations reopen 3f2a"],
+    "recommendations apply": ["arc-eval recommendations apply 3f2a"],
+    "recommendations feedback": ["arc-eval recommendations feedback 3f2a 4"],
+    "roles": ["arc-eval roles"],
+    "principal": [
+        "arc-eval principal add sandbox_a --role writer --user-id 7d4a6a52-0c4b-4f57-9a55-0d7f3c1e2a10"
+    ],
+    "principal add": [
+        "arc-eval principal add sandbox_a --role writer --user-id 7d4a6a52-0c4b-4f57-9a55-0d7f3c1e2a10",
+        "arc-eval principal add dash --role reader --no-password",
+    ],
+    "principal remove": ["arc-eval principal remove sandbox_a"],
+    "principal list": ["arc-eval principal list"],
+    "migrate": ["arc-eval migrate --to postgresql://owner@tsdb.internal/arc"],
+    "export": ["arc-eval export ./arc-eval-export"],
+    "import": ["arc-eval import ./arc-eval-export"],
+    "serve": ["arc-eval serve", "arc-eval serve --port 8080", "arc-eval serve --add-reviewer alice"],
+    "dashboard": ["arc-eval dashboard --out dashboard.html"],
+}
+
+
+def _add_examples(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> None:
+    """Give every (sub)command its examples as an epilog, keeping their line breaks."""
+    for action in parser._actions:  # argparse keeps subparsers here; there is no public accessor
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                examples = EXAMPLES.get(" ".join((*path, name)))
+                if examples:
+                    sub.epilog = "examples:\n" + "\n".join(f"  {line}" for line in examples)
+                    sub.formatter_class = argparse.RawDescriptionHelpFormatter
+                _add_examples(sub, (*path, name))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="arc-eval",
@@ -44,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{commands.__name__}.{info.name}")
         module.register(subparsers)
+    _add_examples(parser)
     return parser
 
 

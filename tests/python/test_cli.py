@@ -85,3 +85,33 @@ def test_recommendation_ids_that_cannot_match_say_why(warehouse) -> None:
     assert wrong.returncode == 1 and "not a recommendation id" in wrong.stderr, wrong.stderr
     missing = _cli("recommendations", "show", "0000dead", env=env)
     assert missing.returncode == 1 and "no recommendation with id" in missing.stderr, missing.stderr
+
+
+def _commands(parser, path=()):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*path, name), sub
+                yield from _commands(sub, (*path, name))
+
+
+def test_every_command_has_help_examples_that_parse_and_every_option_is_explained() -> None:
+    import argparse
+    import shlex
+
+    from arc_eval.cli import EXAMPLES, build_parser
+
+    parser = build_parser()
+    found = dict(_commands(parser))
+    assert set(EXAMPLES) == {" ".join(path) for path in found}, "EXAMPLES and the commands differ"
+    for path, sub in found.items():
+        assert "examples:" in sub.format_help(), path
+        for action in sub._actions:
+            if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+                assert action.help, f"arc-eval {' '.join(path)}: {action.dest} has no help"
+    for key, lines in EXAMPLES.items():
+        for line in lines:
+            argv = shlex.split(line.split("arc-eval ", 1)[1])
+            parser.parse_args(argv)  # raises SystemExit on a bad example
