@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 
 from .. import connection
-from ..recommend import engine, review
+from ..recommend import engine, ledger, review
 from ..recommend.providers import PROVIDERS
 
 _WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dhm]?)\s*$")
@@ -88,6 +88,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action = actions.add_parser(name, help=helptext)
         action.add_argument("id", help="recommendation id or unambiguous prefix")
         _add_user(action)
+        if name == "apply":
+            action.add_argument(
+                "--rebase",
+                action="store_true",
+                help="apply a stale recommendation (made against an older version) to the current version",
+            )
         action.set_defaults(func=review_command)
     fb = actions.add_parser("feedback", help="score a recommendation from 1 (useless) to 5 (excellent)")
     fb.add_argument("id", help="recommendation id or unambiguous prefix")
@@ -119,7 +125,11 @@ def recommend_command(args: argparse.Namespace) -> int:
 
 
 def _state(row: dict[str, Any]) -> str:
-    return "applied" if row["applied"] else row["review_status"]
+    if row["applied"]:
+        return "applied"
+    if row["review_status"] != "rejected" and review.is_stale(row):
+        return "stale"
+    return row["review_status"]
 
 
 def list_command(args: argparse.Namespace) -> int:
@@ -146,6 +156,7 @@ def show_command(args: argparse.Namespace) -> int:
             problem = None
         except review.ReviewError as exc:
             pv, problem = None, str(exc)
+        effect = ledger.realised_effect(conn, rec["recommendation_id"]) if rec["applied"] else None
     print(f"recommendation {rec['recommendation_id']}")
     print(f"  state: {_state(rec)}  type: {rec['recommendation_type']}  confidence: {rec['confidence']:.2f}")
     print(f"  configuration: {rec['config_name']}  made against version {rec['base_version_number']}")
@@ -154,12 +165,19 @@ def show_command(args: argparse.Namespace) -> int:
         f"  model: {rec['llm_model_used']}  prompt sha256: {rec['llm_prompt_hash']}  session: {rec['session_id']}"
     )
     print(f"  impact: {json.dumps(rec['impact_estimate'], sort_keys=True)}")
+    if review.is_stale(rec):
+        print(
+            f"  stale: made against version {rec['base_version_number']}, the current version is"
+            f" {rec['current_version_number']} (apply --rebase applies it to the current version)"
+        )
     if rec["reviewed_by"]:
         print(f"  reviewed by {rec['reviewed_by']} at {rec['reviewed_at']}")
     if rec["applied"]:
         print(
             f"  applied by {rec['applied_by']} at {rec['applied_at']} -> version {rec['applied_version_id']}"
         )
+    if rec["applied"]:
+        print(ledger.describe_effect(rec.get("impact_estimate"), effect))
     if rec["feedback_score"]:
         print(f"  feedback: {rec['feedback_score']}/5")
     print(f"\n{rec['description']}\n")
@@ -178,7 +196,7 @@ def review_command(args: argparse.Namespace) -> int:
     with _connect() as conn:
         rec_id = review.resolve_id(conn, args.id)
         if args.action == "apply":
-            res = review.apply(conn, rec_id, user)
+            res = review.apply(conn, rec_id, user, rebase=args.rebase)
             if res.already_applied:
                 print(f"{rec_id} was already applied as version {res.version_number} ({res.version_id})")
             elif res.created:

@@ -12,7 +12,10 @@ records the reviewer.
   ``llm_generated``/``approved``/``approved_by``), and marks the recommendation applied (approving it
   if it was pending; a rejected one is refused). If the patched content equals an existing version of
   the configuration (a revert), the loader makes that version current again, with an approved diff from
-  the version it replaces; no duplicate version is stored.
+  the version it replaces; no duplicate version is stored. A recommendation is stale once the
+  configuration's current version is no longer the one it was made against (``base_version_id``):
+  ``apply`` refuses it, naming both versions, unless ``rebase=True``, which records the current version
+  as its new base and applies the patch to it.
 - ``feedback`` stores a score from 1 to 5.
 """
 
@@ -77,10 +80,12 @@ def resolve_id(conn: psycopg.Connection, text: str) -> uuid.UUID:
 
 
 _SELECT = """
-    select r.*, c.name as config_name, bv.version_number as base_version_number
+    select r.*, c.name as config_name, bv.version_number as base_version_number,
+           c.latest_version_id as current_version_id, cv.version_number as current_version_number
     from {recs} as r
     left join {configs} as c on c.config_id = r.config_id
     left join {versions} as bv on bv.version_id = r.base_version_id
+    left join {versions} as cv on cv.version_id = c.latest_version_id
 """
 
 
@@ -248,7 +253,19 @@ def feedback(conn: psycopg.Connection, rec_id: uuid.UUID, score: int, user_id: u
         )
 
 
-def apply(conn: psycopg.Connection, rec_id: uuid.UUID, user_id: uuid.UUID) -> ApplyResult:
+def is_stale(rec: dict[str, Any]) -> bool:
+    """``rec`` (a row of :func:`get_recommendation`) is unapplied and its configuration moved past its base."""
+    return (
+        not rec["applied"]
+        and rec.get("base_version_id") is not None
+        and rec.get("current_version_id") is not None
+        and rec["base_version_id"] != rec["current_version_id"]
+    )
+
+
+def apply(
+    conn: psycopg.Connection, rec_id: uuid.UUID, user_id: uuid.UUID, *, rebase: bool = False
+) -> ApplyResult:
     """Apply ``rec_id`` (see the module docstring); at most one version per recommendation."""
     with conn.transaction():
         _set_user(conn, user_id)
@@ -264,6 +281,26 @@ def apply(conn: psycopg.Connection, rec_id: uuid.UUID, user_id: uuid.UUID) -> Ap
         if rec["config_id"] is None:
             raise ReviewError("the recommendation names no configuration")
         current = _current_version(conn, rec["config_id"])
+        if rec["base_version_id"] is not None and rec["base_version_id"] != current["version_id"]:
+            if not rebase:
+                base = conn.execute(
+                    sql.SQL("select version_number from {} where version_id = %s").format(
+                        _t("config_versions")
+                    ),
+                    (rec["base_version_id"],),
+                ).fetchone()
+                raise ReviewError(
+                    f"the recommendation is stale: it was made against version {base[0] if base else '?'}"
+                    f" ({rec['base_version_id']}) but the current version is {current['version_number']}"
+                    f" ({current['version_id']}); rebase it on purpose (--rebase) to apply its patch to version"
+                    f" {current['version_number']}, or run the recommender again"
+                )
+            conn.execute(
+                sql.SQL("update {} set base_version_id = %s where recommendation_id = %s").format(
+                    _t("recommendations")
+                ),
+                (current["version_id"], rec_id),
+            )
         try:
             patched = apply_patch(current["config"], parse_patch(rec["suggested_yaml_changes"] or ""))
         except PatchError as exc:
