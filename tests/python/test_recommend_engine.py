@@ -347,7 +347,7 @@ def test_cli_recommend_list_show(history, monkeypatch, capsys):
     assert "5/5" in capsys.readouterr().out
 
 
-def test_inputs_need_no_privilege_on_the_raw_schema(history):
+def test_inputs_need_no_privilege_on_the_raw_schema_or_the_staging_models(history):
     target, _ = history
     role = f"arc_eval_reader_{uuid.uuid4().hex[:8]}"
     analytics = dbt.analytics_schema()
@@ -355,6 +355,14 @@ def test_inputs_need_no_privilege_on_the_raw_schema(history):
         admin.execute(f'create role "{role}"')
         admin.execute(f'grant usage on schema "{analytics}" to "{role}"')
         admin.execute(f'grant select on all tables in schema "{analytics}" to "{role}"')
+        staging = admin.execute(
+            "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+            " where n.nspname = %s and c.relname like 'stg\\_%%'",
+            (analytics,),
+        ).fetchall()
+        assert len(staging) >= 10
+        for (name,) in staging:  # the staging models are not inputs either
+            admin.execute(f'revoke select on "{analytics}"."{name}" from "{role}"')
     try:
         with psycopg.connect(target.conninfo) as conn:
             conn.execute(f'set role "{role}"')
@@ -362,14 +370,34 @@ def test_inputs_need_no_privilege_on_the_raw_schema(history):
                 conn.execute(f"select count(*) from {raw('outcomes')}")
             conn.rollback()
             conn.execute(f'set role "{role}"')
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(f'select count(*) from "{analytics}".stg_outcomes')
+            conn.rollback()
+            conn.execute(f'set role "{role}"')
             data = inputs.read_inputs(conn, window=WEEK)
             conn.rollback()
         assert {c["name"] for c in data["configurations"]} >= {"support-bot", "review-bot"}
         assert data["counts"]["outcomes"] > 0 and data["version_comparisons"] and data["failure_clusters"]
+        assert data["tool_performance"] and data["scenario_health"] and data["simulations"]
+        assert {m["metric"] for m in data["measurable_metrics"]} >= {"avg_reliability", "avg_cost_usd"}
     finally:
         with psycopg.connect(target.conninfo, autocommit=True) as admin:
             admin.execute(f'drop owned by "{role}"')
             admin.execute(f'drop role "{role}"')
+
+
+def test_the_window_reaches_the_windowed_models(conn):
+    recent = inputs.read_inputs(conn, window=dt.timedelta(days=4))
+    conn.rollback()
+    week = inputs.read_inputs(conn, window=WEEK)
+    conn.rollback()
+    assert recent["counts"]["outcomes"] == 12 + 8 + 12 and week["counts"]["outcomes"] == 24 + 16 + 24
+    assert recent["counts"]["failure_patterns"] == 6 + 8 + 3
+    with (
+        psycopg.connect(conn.info.dsn, autocommit=True) as auto,
+        pytest.raises(inputs.InputsError, match="autocommit"),
+    ):
+        inputs.read_inputs(auto, window=WEEK)
 
 
 def test_session_and_recommendations_are_written_atomically(conn):
