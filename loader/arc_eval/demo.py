@@ -33,7 +33,11 @@ REPORT_MODELS = (
     "v_llm_config_performance",
     "failure_trends_daily",
     "tool_performance_daily",
+    "recommendation_impact_ledger",
+    "recommender_calibration",
 )
+# Simulations of the applied recommendation's version over the scenarios its base version ran.
+LOOP_RUNS = 2
 
 
 class Progress:
@@ -115,6 +119,17 @@ class DemoResult:
     html_path: Path
     recommendations: int
     timings: dict[str, float] = field(default_factory=dict)
+    applied: Applied | None = None
+
+
+@dataclass
+class Applied:
+    """The recommendation the demo applied, the version it made and the runs written for that version."""
+
+    recommendation: dict[str, Any]
+    version_id: Any
+    version_number: int
+    written: dict[str, int] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,6 +242,8 @@ def _fmt(value: Any, kind: str = "") -> str:
         return f"{float(value):,.0f}"
     if kind == "p":
         return f"{float(value):.3g}"
+    if kind == "signed":
+        return f"{float(value):+.4g}"
     return str(value)
 
 
@@ -304,6 +321,45 @@ def format_report(data: Mapping[str, Sequence[Mapping[str, Any]]], *, clusters: 
     tests = {r.get("test_name") for r in data.get("config_version_comparison", []) if r.get("test_name")}
     if tests:
         lines.append(f"  test: {'; '.join(sorted(tests))}")
+    ledger = data.get("recommendation_impact_ledger", [])
+    lines += [
+        "",
+        f"== Impact ledger: predicted vs realised ({len(ledger)} applied, recommendation_impact_ledger)",
+    ]
+    lines += text_table(
+        ledger,
+        [
+            ("config_name", "configuration", ""),
+            ("applied_version_number", "v", ""),
+            ("base_version_number", "vs", ""),
+            ("recommendation_type", "type", ""),
+            ("metric", "metric", ""),
+            ("expected_delta", "predicted", "signed"),
+            ("realised_delta", "realised", "signed"),
+            ("ci_low", "ci low", "signed"),
+            ("ci_high", "ci high", "signed"),
+            ("metric_pairs", "pairs", "int"),
+            ("p_value", "p", "p"),
+            ("state", "state", ""),
+            ("prediction", "prediction", ""),
+        ],
+    )
+    calibration = data.get("recommender_calibration", [])
+    if calibration:
+        lines += ["", "== Recommender calibration (recommender_calibration)"]
+        lines += text_table(
+            calibration,
+            [
+                ("provider", "provider", ""),
+                ("llm_model", "model", ""),
+                ("recommendation_type", "type", ""),
+                ("applied", "applied", "int"),
+                ("measured", "measured", "int"),
+                ("sign_accuracy", "sign right", "pct"),
+                ("mean_absolute_error", "mean abs error", "signed"),
+                ("mean_confidence", "confidence", "p"),
+            ],
+        )
     pending = data.get("v_dashboard_pending_recommendations", [])
     lines += ["", f"== Pending recommendations ({len(pending)}, v_dashboard_pending_recommendations)"]
     for i, row in enumerate(pending, start=1):
@@ -332,6 +388,74 @@ def run_recommender(target: Target, *, provider: str | None = None) -> tuple[int
     if result.error_message:
         detail += f": {result.error_message}"
     return result.recommendations_generated, detail
+
+
+# ---------------------------------------------------------------------------------------------
+# Closing the loop: apply the top recommendation and run the version it made
+
+
+def apply_top(target: Target) -> Applied | None:
+    """Approve and apply the most confident pending recommendation that is not stale, preferring one
+    whose metric the impact ledger measures on every scenario (``ledger_metrics``, not per tool), then a
+    per-tool one; None when there is none."""
+    from .recommend import engine, review
+
+    with _connect(target) as conn:
+        pending = read_model(conn, "v_dashboard_pending_recommendations")
+        configs = read_model(conn, "recommender_configurations")
+        metrics = {r["metric"]: r["takes_tool"] for r in read_model(conn, "ledger_metrics")}
+    current = {str(r["config_id"]): (str(r["version_id"]), r["name"]) for r in configs}
+    fresh = [
+        {**r, "config_name": current[str(r["config_id"])][1]}
+        for r in pending
+        if current.get(str(r["config_id"]), ("",))[0] == str(r["base_version_id"])
+    ]
+
+    def preference(r: dict[str, Any]) -> tuple[bool, bool, float, str]:
+        metric = str((r["impact_estimate"] or {}).get("metric", "")).split(":")[0]
+        # measured on every scenario first, then per-tool metrics (fewer pairs), then the rest
+        return (
+            metric not in metrics,
+            bool(metrics.get(metric)),
+            -float(r["confidence"]),
+            str(r["recommendation_id"]),
+        )
+
+    fresh.sort(key=preference)
+    if not fresh:
+        return None
+    top = fresh[0]
+    user = engine.default_user_id()
+    with psycopg.connect(target.conninfo) as conn:
+        review.approve(conn, top["recommendation_id"], user)
+        result = review.apply(conn, top["recommendation_id"], user)
+    return Applied(top, result.version_id, result.version_number)
+
+
+def run_applied(target: Target, applied: Applied, *, seed: int) -> dict[str, int]:
+    """Simulate the applied version over the scenarios its base version ran (LOOP_RUNS times), from now."""
+    from . import ArcEval
+
+    rec = applied.recommendation
+    with _connect(target) as conn:
+        ran = {
+            str(r["scenario_id"])
+            for r in read_model(conn, "scenario_tool_coverage")
+            if str(r["version_id"]) == str(rec["base_version_id"])
+        }
+        [version] = [
+            r
+            for r in read_model(conn, "recommender_version_history")
+            if str(r["version_id"]) == str(applied.version_id)
+        ]
+    scenarios = [s for s in load_scenarios(target) if s.scenario_id in ran]
+    name = f"{rec.get('config_name') or 'configuration'} v{applied.version_number}"
+    sims = simulator.simulate_version(
+        version["config"], scenarios, name=name, seed=seed, runs=LOOP_RUNS, start=datetime.now(timezone.utc)
+    )
+    with ArcEval(target.conninfo, user_id=simulator.DEMO_USER_ID) as db:
+        applied.written = simulator.play_version(db, applied.version_id, sims, seed)
+    return applied.written
 
 
 # ---------------------------------------------------------------------------------------------
@@ -388,6 +512,24 @@ def run_demo(
     with progress.stage("recommend") as note:
         made, detail = run_recommender(target, provider=provider)
         note["result"] = f"{made} recommendations ({detail})"
+    with progress.stage("review: approve and apply the top recommendation") as note:
+        applied = apply_top(target)
+        if applied is None:
+            note["result"] = "no pending recommendation applies to a current version"
+        else:
+            rec = applied.recommendation
+            note["result"] = (
+                f"{rec['recommendation_type']} for {rec.get('config_name') or rec['config_id']}"
+                f" -> version {applied.version_number}"
+            )
+    if applied is not None:
+        with progress.stage(f"simulate version {applied.version_number} over the same scenarios") as note:
+            loop_written = run_applied(target, applied, seed=seed)
+            note["result"] = ", ".join(f"{v} {k}" for k, v in loop_written.items())
+        with progress.stage("dbt build (impact ledger)") as note:
+            finished = progress.dbt_nodes()
+            dbt.run(["build"], target, quiet=True, callbacks=[finished])
+            note["result"] = f"{finished.count} models, seeds and tests done"
     with progress.stage("report"):
         data = collect(target)
         report = format_report(data)
@@ -405,4 +547,4 @@ def run_demo(
     print(printable(report), file=out)
     print(f"dashboard: {html_path}", file=out)
     print(f"total {progress.elapsed():.1f}s", file=out, flush=True)
-    return DemoResult(target, written, data, report, html_path, made, dict(progress.timings))
+    return DemoResult(target, written, data, report, html_path, made, dict(progress.timings), applied)

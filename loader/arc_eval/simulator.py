@@ -17,6 +17,7 @@ lowers reliability; one model switch raises cost with no gain in reliability.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import random
@@ -721,76 +722,143 @@ def play(plan: Plan, db: Any, *, progress: Progress | None = None) -> dict[str, 
             if progress:
                 progress(n, total)
             continue
-        version_id = versions[(sim.config_name, sim.version_index)]
-        sim_id = db.start_simulation(
-            version_id,
-            sim.scenario_ids,
-            sim.simulation_name,
-            simulation_id=sim.simulation_id,
-            started_at=sim.started_at,
-            modal_app_id="arc-eval-sandbox",
-            metadata={"simulator": SIMULATOR_VERSION, "seed": plan.seed},
-        )
-        written["simulations"] += 1
-        for outcome in sim.outcomes:
-            db.set_scenario_status(sim_id, outcome.scenario_id, "running", at=outcome.execution_time)
-            outcome_id = db.record_outcome(
-                simulation_id=sim_id,
-                scenario_id=outcome.scenario_id,
-                status=outcome.status,
-                reliability_score=outcome.reliability_score,
-                execution_time_ms=outcome.execution_time_ms,
-                tokens_used=outcome.tokens_used,
-                cost_usd=outcome.cost_usd,
-                trajectory=outcome.trajectory,
-                execution_time=outcome.execution_time,
-                metrics=outcome.metrics,
-                modal_call_id=outcome.modal_call_id,
-                sandbox_id=outcome.sandbox_id,
-                retry_count=outcome.retry_count,
-                error_code=outcome.error_code,
-                error_category=outcome.error_category,
-                execution_metadata={"simulator": SIMULATOR_VERSION, "difficulty": outcome.difficulty},
-            )
-            written["outcomes"] += 1
-            for usage in outcome.tools:
-                db.record_tool_usage(
-                    outcome_id=outcome_id,
-                    execution_time=outcome.execution_time,
-                    tool_name=usage.tool_name,
-                    call_count=usage.call_count,
-                    avg_duration_ms=usage.avg_duration_ms,
-                    success_rate=usage.success_rate,
-                    tool_sequence=usage.tool_sequence,
-                    total_cost_usd=usage.total_cost_usd,
-                    error_types=usage.error_types or None,
-                )
-                written["tool_usage"] += 1
-            for failure in outcome.failures:
-                db.record_failure(
-                    outcome_id=outcome_id,
-                    execution_time=outcome.execution_time,
-                    failure_type=failure.failure_type,
-                    failure_category=failure.failure_category,
-                    error_message=failure.error_message,
-                    recovery_attempted=failure.recovery_attempted,
-                    recovery_successful=failure.recovery_successful,
-                    resolution_steps=failure.resolution_steps,
-                )
-                written["failure_patterns"] += 1
-            finished = outcome.execution_time + timedelta(milliseconds=outcome.execution_time_ms)
-            db.set_scenario_status(
-                sim_id,
-                outcome.scenario_id,
-                "completed" if outcome.status == "success" else "failed",
-                at=finished,
-                retry_count=outcome.retry_count,
-                modal_call_id=outcome.modal_call_id,
-            )
-        db.flush()
-        db.finish_simulation(sim_id, "completed", completed_at=sim.completed_at)
+        _write_simulation(db, sim, versions[(sim.config_name, sim.version_index)], plan.seed, written)
         if progress:
             progress(n, total)
+    db.flush()
+    return written
+
+
+def _write_simulation(
+    db: Any, sim: SimulationRecord, version_id: Any, seed: int, written: dict[str, int]
+) -> None:
+    """Write one simulation of version ``version_id`` with its outcomes, tools and failures; count them."""
+    sim_id = db.start_simulation(
+        version_id,
+        sim.scenario_ids,
+        sim.simulation_name,
+        simulation_id=sim.simulation_id,
+        started_at=sim.started_at,
+        modal_app_id="arc-eval-sandbox",
+        metadata={"simulator": SIMULATOR_VERSION, "seed": seed},
+    )
+    written["simulations"] += 1
+    for outcome in sim.outcomes:
+        db.set_scenario_status(sim_id, outcome.scenario_id, "running", at=outcome.execution_time)
+        outcome_id = db.record_outcome(
+            simulation_id=sim_id,
+            scenario_id=outcome.scenario_id,
+            status=outcome.status,
+            reliability_score=outcome.reliability_score,
+            execution_time_ms=outcome.execution_time_ms,
+            tokens_used=outcome.tokens_used,
+            cost_usd=outcome.cost_usd,
+            trajectory=outcome.trajectory,
+            execution_time=outcome.execution_time,
+            metrics=outcome.metrics,
+            modal_call_id=outcome.modal_call_id,
+            sandbox_id=outcome.sandbox_id,
+            retry_count=outcome.retry_count,
+            error_code=outcome.error_code,
+            error_category=outcome.error_category,
+            execution_metadata={"simulator": SIMULATOR_VERSION, "difficulty": outcome.difficulty},
+        )
+        written["outcomes"] += 1
+        for usage in outcome.tools:
+            db.record_tool_usage(
+                outcome_id=outcome_id,
+                execution_time=outcome.execution_time,
+                tool_name=usage.tool_name,
+                call_count=usage.call_count,
+                avg_duration_ms=usage.avg_duration_ms,
+                success_rate=usage.success_rate,
+                tool_sequence=usage.tool_sequence,
+                total_cost_usd=usage.total_cost_usd,
+                error_types=usage.error_types or None,
+            )
+            written["tool_usage"] += 1
+        for failure in outcome.failures:
+            db.record_failure(
+                outcome_id=outcome_id,
+                execution_time=outcome.execution_time,
+                failure_type=failure.failure_type,
+                failure_category=failure.failure_category,
+                error_message=failure.error_message,
+                recovery_attempted=failure.recovery_attempted,
+                recovery_successful=failure.recovery_successful,
+                resolution_steps=failure.resolution_steps,
+            )
+            written["failure_patterns"] += 1
+        finished = outcome.execution_time + timedelta(milliseconds=outcome.execution_time_ms)
+        db.set_scenario_status(
+            sim_id,
+            outcome.scenario_id,
+            "completed" if outcome.status == "success" else "failed",
+            at=finished,
+            retry_count=outcome.retry_count,
+            modal_call_id=outcome.modal_call_id,
+        )
+    db.flush()
+    db.finish_simulation(sim_id, "completed", completed_at=sim.completed_at)
+
+
+def simulate_version(
+    version: Mapping[str, Any],
+    scenarios: Sequence[Scenario],
+    *,
+    name: str,
+    seed: int = DEFAULT_SEED,
+    runs: int = 2,
+    start: datetime,
+) -> list[SimulationRecord]:
+    """``runs`` simulations, one after the other from ``start``, of one configuration version (its parsed
+    configuration) over ``scenarios``, with the same behaviour model as :func:`generate_plan` and no
+    provider incident. Pure: the same arguments give the same records (ids from ``name``, ``seed`` and
+    the run)."""
+    rng = random.Random(f"{seed}:{name}")
+    config = ConfigurationRecord(
+        name=name,
+        user_id=DEMO_USER_ID,
+        sandbox_config={},
+        versions=[dict(version)],
+        version_starts=[start],
+        suite=[s.scenario_id for s in scenarios],
+    )
+    by_id = {s.scenario_id: s for s in scenarios}
+    quiet: dict[str, set[int]] = {str(version["model"]): set()}
+    sims: list[SimulationRecord] = []
+    clock = start
+    for run in range(runs):
+        sim = _simulate(rng, seed, runs, run, config, 0, clock, by_id, quiet, clock + timedelta(days=1))
+        digest = hashlib.sha256(f"arc-eval-simulator:{name}:{seed}:{run}".encode()).digest()
+        sims.append(
+            dataclasses.replace(
+                sim,
+                simulation_id=uuid.UUID(bytes=digest[:16], version=4),
+                simulation_name=f"{name} run {run + 1}",
+            )
+        )
+        clock = sim.completed_at + timedelta(seconds=5)
+    return sims
+
+
+def play_version(
+    db: Any, version_id: Any, simulations: Sequence[SimulationRecord], seed: int
+) -> dict[str, int]:
+    """Write ``simulations`` (from :func:`simulate_version`) of ``version_id`` through the loader client
+    ``db``; skips those already written. Returns the records written of each kind."""
+    written = {
+        "simulations": 0,
+        "outcomes": 0,
+        "tool_usage": 0,
+        "failure_patterns": 0,
+        "skipped_simulations": 0,
+    }
+    for sim in simulations:
+        if db.get_simulation(sim.simulation_id) is not None:
+            written["skipped_simulations"] += 1
+            continue
+        _write_simulation(db, sim, version_id, seed, written)
     db.flush()
     return written
 

@@ -72,17 +72,10 @@ signs as (
 ),
 
 sign_test as (
-    -- Two-sided exact sign test: 2 * P(X <= rarer) for X ~ Binomial(untied, 1/2), capped at 1.
     select
         sg.version_id,
-        least(
-            1.0,
-            2 * sum(factorial(sg.untied) / (factorial(k.k) * factorial(sg.untied - k.k)))
-            / power(2::numeric, sg.untied)
-        )::double precision as p_value
+        {{ arc_eval_sign_test_p_value('sg.untied', 'sg.rarer') }} as p_value
     from signs as sg
-    cross join lateral generate_series(0, sg.rarer) as k (k)
-    group by sg.version_id, sg.untied
 ),
 
 tested as (

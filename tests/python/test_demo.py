@@ -16,7 +16,7 @@ from psycopg import sql
 
 from arc_eval import dashboard, dbt
 from arc_eval.connection import Target
-from arc_eval.demo import DemoResult, run_demo, simulate
+from arc_eval.demo import LOOP_RUNS, DemoResult, run_demo, simulate
 
 pytestmark = pytest.mark.slow
 
@@ -46,6 +46,8 @@ MODELS_WITH_ROWS = (
     "v_dashboard_performance_trends",
     "v_dashboard_cost_analysis",
     "v_dashboard_pending_recommendations",
+    "recommendation_impact_ledger",
+    "recommender_calibration",
 )
 
 
@@ -73,13 +75,17 @@ def test_counts(demo: tuple[DemoResult, str]) -> None:
     target = result.target
     assert count(target, "stg_configurations") == 3
     assert 9 <= count(target, "stg_config_versions") <= 12
-    assert count(target, "stg_simulations") == SIMULATIONS
+    assert result.applied is not None and result.applied.written["simulations"] == LOOP_RUNS
+    assert count(target, "stg_simulations") == SIMULATIONS + LOOP_RUNS
     assert result.written["simulations"] == SIMULATIONS
     for kind in ("configurations", "config_versions", "outcomes", "tool_usage", "failure_patterns"):
         assert result.written[kind] > 0
-    assert count(target, "stg_outcomes") == result.written["outcomes"]
-    assert count(target, "stg_tool_usage") == result.written["tool_usage"]
-    assert count(target, "stg_failure_patterns") == result.written["failure_patterns"]
+    loop = result.applied.written
+    assert count(target, "stg_outcomes") == result.written["outcomes"] + loop["outcomes"]
+    assert count(target, "stg_tool_usage") == result.written["tool_usage"] + loop["tool_usage"]
+    assert (
+        count(target, "stg_failure_patterns") == result.written["failure_patterns"] + loop["failure_patterns"]
+    )
     assert count(target, "stg_ingest_dead_letters") == 0
     assert result.recommendations >= 1
     assert count(target, "stg_recommendations") >= 1
@@ -98,6 +104,8 @@ def test_report_shows_every_section(demo: tuple[DemoResult, str]) -> None:
         "== Reliability and cost per config version",
         "failure clusters (failure_clusters)",
         "== Version comparison",
+        "== Impact ledger: predicted vs realised",
+        "== Recommender calibration",
         "== Pending recommendations",
     ):
         assert heading in printed
@@ -110,9 +118,41 @@ def test_report_shows_every_section(demo: tuple[DemoResult, str]) -> None:
     for row in pending:
         first_patch_line = row["suggested_yaml_changes"].strip().splitlines()[0]
         assert first_patch_line in printed
-    for stage in ("database", "init warehouse", "simulate", "dbt build", "recommend", "report", "dashboard"):
+    for stage in (
+        "database",
+        "init warehouse",
+        "simulate",
+        "dbt build",
+        "recommend",
+        "review: approve and apply the top recommendation",
+        "simulate version",
+        "dbt build (impact ledger)",
+        "report",
+        "dashboard",
+    ):
         assert any(line.split("] ", 1)[-1].startswith(stage) for line in printed.splitlines()), stage
     assert f"dashboard: {result.html_path}" in printed
+
+
+def test_the_demo_closes_the_loop(demo: tuple[DemoResult, str]) -> None:
+    result, printed = demo
+    applied = result.applied
+    [row] = [r for r in result.data["recommendation_impact_ledger"]]
+    rec = applied.recommendation
+    assert (
+        row["recommendation_id"] == rec["recommendation_id"]
+        and row["applied_version_id"] == applied.version_id
+    )
+    assert row["base_version_id"] == rec["base_version_id"] and row["expected_delta"] is not None
+    assert row["state"] == "measured" and row["metric_pairs"] >= 6 and row["realised_delta"] is not None
+    assert row["prediction"] in ("confirmed", "contradicted", "not significant")
+    ledger = printed.split("== Impact ledger", 1)[1].split("\n\n", 1)[0]
+    assert (
+        rec["config_name"] in ledger
+        and row["prediction"] in ledger
+        and f"{row['expected_delta']:+.4g}" in ledger
+    )
+    assert f"{row['realised_delta']:+.4g}" in ledger
 
 
 class Sections(HTMLParser):
@@ -166,6 +206,8 @@ def test_a_second_demo_with_another_seed_adds_its_history(
     )
     assert second.written["simulations"] == 6
     assert second.written["config_versions"] == 0  # same configurations and versions, found by content
-    assert count(result.target, "stg_simulations") == SIMULATIONS + 6
+    assert count(result.target, "stg_simulations") == SIMULATIONS + 6 + LOOP_RUNS + (
+        second.applied.written["simulations"] if second.applied else 0
+    )
     assert count(result.target, "stg_configurations") == 3
     assert "== Pending recommendations" in out.getvalue()

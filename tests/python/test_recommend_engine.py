@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import threading
 import uuid
 
@@ -15,6 +16,7 @@ from psycopg.rows import dict_row
 from arc_eval import cli, dbt
 from arc_eval.recommend import engine, inputs, review, rules
 from arc_eval.recommend.providers import OpenAIProvider
+from arc_eval.recommend.validate import validate_items
 from fake_llm import FakeLLM, Reply, completion, recommendations_reply
 from recommend_helpers import build_history
 
@@ -138,22 +140,22 @@ def test_rules_provider_writes_session_and_recommendations_of_three_types(conn, 
     conn.rollback()
 
 
-def _items_from_rules(conn) -> list[dict]:
-    """Valid items for the current data, as an LLM would answer them."""
-    result = engine.recommend(conn, window=WEEK, provider="rules", dry_run=True)
+def _fresh(items: list[dict]) -> list[dict]:
+    """``items`` with patches no earlier test wrote (a new temperature each), so none is a duplicate."""
     return [
-        {
-            "config_id": c.config_id,
-            "recommendation_type": c.recommendation_type,
-            "source_type": c.source_type,
-            "source_id": c.source_id,
-            "description": c.description,
-            "suggested_yaml_changes": c.suggested_yaml_changes,
-            "impact_estimate": c.impact_estimate,
-            "confidence": c.confidence,
-        }
-        for c in result.candidates
+        {**item, "suggested_yaml_changes": f"temperature: {0.011 + next(_TEMPERATURES) * 0.001:.3f}\n"}
+        for item in items
     ]
+
+
+_TEMPERATURES = itertools.count()
+
+
+def _items_from_rules(conn) -> list[dict]:
+    """Valid items for the current data, as an LLM would answer them (the rule set's own output)."""
+    data = inputs.read_inputs(conn, window=WEEK)
+    conn.rollback()
+    return rules.recommend(data)
 
 
 def _openai(fake: FakeLLM, **kwargs) -> OpenAIProvider:
@@ -163,7 +165,7 @@ def _openai(fake: FakeLLM, **kwargs) -> OpenAIProvider:
 
 
 def test_openai_answer_with_schema_invalid_items_keeps_the_valid_ones(conn):
-    items = _items_from_rules(conn)[:2]
+    items = _fresh(_items_from_rules(conn)[:2])
     bad = [
         {**items[0], "recommendation_type": "magic"},
         {**items[0], "source_id": str(uuid.uuid4())},
@@ -217,14 +219,18 @@ def test_requested_session_is_fulfilled(conn):
     assert result.fulfilled_request and result.session_id == requested
     session = session_row(conn, requested)
     assert session["session_status"] == "completed" and session["llm_model"] == rules.RULES_MODEL
-    assert (
-        session["user_id"] == REVIEWER and session["recommendations_generated"] == len(result.candidates) > 0
-    )
+    assert session["user_id"] == REVIEWER and session["recommendations_generated"] == len(result.candidates)
+    assert len(result.candidates) + len(result.duplicates) > 0
 
 
-def _latest_recs(conn, **filters) -> list[dict]:
-    result = engine.recommend(conn, window=WEEK, provider="rules", **filters)
-    return rec_rows(conn, result.session_id)
+def _latest_recs(conn, config_name: str | None = None) -> list[dict]:
+    """Run the rules provider, then return the pending recommendations (of ``config_name``), newest first."""
+    engine.recommend(conn, window=WEEK, provider="rules", config_name=config_name)
+    return [
+        r
+        for r in review.list_recommendations(conn, state="pending", config_name=config_name, limit=1000)
+        if not review.is_stale(r)
+    ]
 
 
 def test_review_reject_approve_and_feedback(conn):
@@ -255,6 +261,7 @@ def test_apply_creates_one_version_even_when_applied_twice_concurrently(conn, hi
         r
         for r in _latest_recs(conn, config_name="review-bot")
         if r["recommendation_type"] == "performance_tuning"
+        and yaml.safe_load(r["suggested_yaml_changes"]) == {"timeout_ms": 180000}
     ]
     before = counts(conn)[2]
     preview = review.preview(conn, rec)
@@ -306,7 +313,12 @@ def test_apply_creates_one_version_even_when_applied_twice_concurrently(conn, hi
 def test_apply_of_a_revert_makes_the_identical_version_current(conn, history):
     _, ids = history
     recs = _latest_recs(conn, config_name="research-bot")
-    [rec] = [r for r in recs if r["recommendation_type"] == "tool_optimization"]
+    [rec] = [
+        r
+        for r in recs
+        if r["recommendation_type"] == "tool_optimization"
+        and yaml.safe_load(r["suggested_yaml_changes"]) == {"tool_config.web_search.timeout_ms": 8000}
+    ]
     before = counts(conn)[2]
     review.approve(conn, rec["recommendation_id"], REVIEWER)
     result = review.apply(conn, rec["recommendation_id"], REVIEWER)
@@ -343,7 +355,7 @@ def test_cli_recommend_list_show(history, monkeypatch, capsys):
     assert "5/5" in capsys.readouterr().out
 
 
-def test_inputs_need_no_privilege_on_the_raw_schema(history):
+def test_inputs_need_no_privilege_on_the_raw_schema_or_the_staging_models(history):
     target, _ = history
     role = f"arc_eval_reader_{uuid.uuid4().hex[:8]}"
     analytics = dbt.analytics_schema()
@@ -351,6 +363,14 @@ def test_inputs_need_no_privilege_on_the_raw_schema(history):
         admin.execute(f'create role "{role}"')
         admin.execute(f'grant usage on schema "{analytics}" to "{role}"')
         admin.execute(f'grant select on all tables in schema "{analytics}" to "{role}"')
+        staging = admin.execute(
+            "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+            " where n.nspname = %s and c.relname like 'stg\\_%%'",
+            (analytics,),
+        ).fetchall()
+        assert len(staging) >= 10
+        for (name,) in staging:  # the staging models are not inputs either
+            admin.execute(f'revoke select on "{analytics}"."{name}" from "{role}"')
     try:
         with psycopg.connect(target.conninfo) as conn:
             conn.execute(f'set role "{role}"')
@@ -358,18 +378,41 @@ def test_inputs_need_no_privilege_on_the_raw_schema(history):
                 conn.execute(f"select count(*) from {raw('outcomes')}")
             conn.rollback()
             conn.execute(f'set role "{role}"')
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(f'select count(*) from "{analytics}".stg_outcomes')
+            conn.rollback()
+            conn.execute(f'set role "{role}"')
             data = inputs.read_inputs(conn, window=WEEK)
             conn.rollback()
         assert {c["name"] for c in data["configurations"]} >= {"support-bot", "review-bot"}
         assert data["counts"]["outcomes"] > 0 and data["version_comparisons"] and data["failure_clusters"]
+        assert data["tool_performance"] and data["scenario_health"] and data["simulations"]
+        assert {m["metric"] for m in data["measurable_metrics"]} >= {"avg_reliability", "avg_cost_usd"}
     finally:
         with psycopg.connect(target.conninfo, autocommit=True) as admin:
             admin.execute(f'drop owned by "{role}"')
             admin.execute(f'drop role "{role}"')
 
 
+def test_the_window_reaches_the_windowed_models(conn):
+    recent = inputs.read_inputs(conn, window=dt.timedelta(days=4))
+    conn.rollback()
+    week = inputs.read_inputs(conn, window=WEEK)
+    conn.rollback()
+    assert recent["counts"]["outcomes"] == 12 + 8 + 12 and week["counts"]["outcomes"] == 24 + 16 + 24
+    assert recent["counts"]["failure_patterns"] == 6 + 8 + 3
+    with (
+        psycopg.connect(conn.info.dsn, autocommit=True) as auto,
+        pytest.raises(inputs.InputsError, match="autocommit"),
+    ):
+        inputs.read_inputs(auto, window=WEEK)
+
+
 def test_session_and_recommendations_are_written_atomically(conn):
     result = engine.recommend(conn, window=WEEK, provider="rules", dry_run=True)
+    result.candidates, _ = validate_items(
+        _fresh(_items_from_rules(conn)), engine.validation_context(result.inputs)
+    )
     assert len(result.candidates) >= 2
     broken = dataclasses.replace(result.candidates[-1], source_type="not_a_source_type")
     result.candidates = [*result.candidates[:-1], broken]
@@ -383,7 +426,7 @@ def test_session_and_recommendations_are_written_atomically(conn):
 
 def test_cli_openai_provider_from_environment(conn, history, monkeypatch, capsys):
     target, ids = history
-    items = [i for i in _items_from_rules(conn) if i["config_id"] == str(ids["support"])]
+    items = _fresh([i for i in _items_from_rules(conn) if i["config_id"] == str(ids["support"])])
     assert items
     secret = "sk-cli-test-" + uuid.uuid4().hex
     monkeypatch.setenv("ARC_EVAL_DSN", target.conninfo)
@@ -415,3 +458,73 @@ def test_dry_run_never_calls_a_paid_provider_and_needs_no_key(conn, history, mon
         assert cli.main(["recommend", "--provider", "openai", "--dry-run"]) == 0
         assert fake.requests == []
     assert counts(conn) == before
+
+
+def _pending_twins(conn) -> list[tuple]:
+    """(config, patch) pairs held by more than one pending, approved or applied recommendation."""
+    rows = conn.execute(
+        f"select config_id, suggested_yaml_changes, count(*) from {raw('recommendations')}"
+        " where applied or review_status in ('pending', 'approved')"
+        " group by config_id, suggested_yaml_changes having count(*) > 1"
+    ).fetchall()
+    conn.rollback()
+    return rows
+
+
+def test_recommend_twice_writes_no_duplicate(conn, history, monkeypatch, capsys):
+    target, _ = history
+    first = engine.recommend(conn, window=WEEK, provider="rules")
+    second = engine.recommend(conn, window=WEEK, provider="rules")
+    assert second.status == "completed" and second.recommendation_ids == []
+    assert second.duplicates and len(second.duplicates) == len(first.candidates) + len(first.duplicates)
+    session = session_row(conn, second.session_id)
+    assert session["recommendations_generated"] == 0 and rec_rows(conn, second.session_id) == []
+    recorded = [d for d in session["dropped_reasons"] if "duplicate_of" in d]
+    assert len(recorded) == len(second.duplicates)
+    pending = {str(r["recommendation_id"]) for r in review.list_recommendations(conn, limit=10000)}
+    assert all(d["duplicate_of"] in pending for d in recorded)
+    monkeypatch.setenv("ARC_EVAL_DSN", target.conninfo)
+    assert cli.main(["recommend"]) == 0 and cli.main(["recommend"]) == 0
+    out = capsys.readouterr().out
+    assert "recommendations: wrote 0," in out and "not written:" in out
+    assert _pending_twins(conn) == []
+
+
+def test_stale_recommendation_is_refused_unless_rebased(conn, history, monkeypatch, capsys):
+    target, ids = history
+    recs = _latest_recs(conn, config_name="support-bot")
+    [fix] = [r for r in recs if yaml.safe_load(r["suggested_yaml_changes"]) == {"temperature": 0.3}]
+    others = [r for r in recs if r["recommendation_id"] != fix["recommendation_id"]]
+    assert others and all(r["base_version_id"] == ids["support_v2"] for r in others)
+    review.approve(conn, fix["recommendation_id"], REVIEWER)
+    made = review.apply(conn, fix["recommendation_id"], REVIEWER)  # a revert: v1 is current again
+    assert (made.version_id, made.version_number) == (ids["support_v1"], 1)
+    twin = others[0]
+    before = counts(conn)[2]
+    with pytest.raises(review.ReviewError) as refused:
+        review.approve(conn, twin["recommendation_id"], REVIEWER)
+    message = str(refused.value)
+    assert "stale" in message and "against version 2" in message and "current version is 1" in message
+    assert str(ids["support_v2"]) in message and str(made.version_id) in message
+    with pytest.raises(review.ReviewError, match="approve it first"):
+        review.apply(conn, twin["recommendation_id"], REVIEWER)
+    assert (
+        counts(conn)[2] == before
+        and not review.get_recommendation(conn, twin["recommendation_id"])["applied"]
+    )
+
+    monkeypatch.setenv("ARC_EVAL_DSN", target.conninfo)
+    short = str(twin["recommendation_id"])[:13]
+    assert cli.main(["recommendations", "list", "--config", "support-bot"]) == 0
+    assert any(
+        line.startswith(short[:8]) and " stale " in line for line in capsys.readouterr().out.splitlines()
+    )
+    assert cli.main(["recommendations", "show", short]) == 0
+    assert "stale: made against version 2, the current version is 1" in capsys.readouterr().out
+    assert cli.main(["recommendations", "approve", short, "--user", str(REVIEWER)]) == 1
+    assert "stale" in capsys.readouterr().err
+    assert cli.main(["recommendations", "approve", short, "--rebase", "--user", str(REVIEWER)]) == 0
+    assert cli.main(["recommendations", "apply", short, "--user", str(REVIEWER)]) == 0
+    assert "version 3" in capsys.readouterr().out
+    rebased = review.get_recommendation(conn, twin["recommendation_id"])
+    assert rebased["applied"] and rebased["approved_base_version_id"] == made.version_id

@@ -12,7 +12,7 @@ import uuid
 import psycopg
 
 from .. import connection
-from ..recommend import engine, review
+from ..recommend import engine, ledger, review
 from ..recommend.providers import PROVIDERS
 from ..text import printable
 
@@ -91,6 +91,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if name == "reject":
             action.add_argument("--reason", required=True, help="why (stored with the recommendation)")
         _add_user(action)
+        if name == "approve":
+            action.add_argument(
+                "--rebase",
+                action="store_true",
+                help="approve a stale recommendation (made against an older version) against the current version",
+            )
         action.set_defaults(func=review_command)
     fb = actions.add_parser("feedback", help="score a recommendation from 1 (useless) to 5 (excellent)")
     fb.add_argument("id", help="recommendation id or unambiguous prefix")
@@ -134,6 +140,12 @@ _NEXT = {
 }
 
 
+def _state(row: dict[str, Any]) -> str:
+    """The review state, or ``stale`` for an open recommendation whose configuration moved on."""
+    state = review.state_of(row)
+    return "stale" if state in ("pending", "approved") and review.is_stale(row) else state
+
+
 def list_command(args: argparse.Namespace) -> int:
     with _connect() as conn:
         rows = review.list_recommendations(conn, state=args.state, config_name=args.config, limit=args.limit)
@@ -144,7 +156,7 @@ def list_command(args: argparse.Namespace) -> int:
     for r in rows:
         text = r["description"] if len(r["description"]) <= 70 else r["description"][:67] + "..."
         _print(
-            f"{str(r['recommendation_id'])[:8]}  {review.state_of(r):8}  {r['confidence']:4.2f}  {r['recommendation_type']:18}"
+            f"{str(r['recommendation_id'])[:8]}  {_state(r):8}  {r['confidence']:4.2f}  {r['recommendation_type']:18}"
             f"  {(r['config_name'] or '-')[:24]:24}  {text}"
         )
     return 0
@@ -158,10 +170,9 @@ def show_command(args: argparse.Namespace) -> int:
             problem = None
         except review.ReviewError as exc:
             pv, problem = None, str(exc)
+        effect = ledger.realised_effect(conn, rec["recommendation_id"]) if rec["applied"] else None
     _print(f"recommendation {rec['recommendation_id']}")
-    _print(
-        f"  state: {review.state_of(rec)}  type: {rec['recommendation_type']}  confidence: {rec['confidence']:.2f}"
-    )
+    _print(f"  state: {_state(rec)}  type: {rec['recommendation_type']}  confidence: {rec['confidence']:.2f}")
     _print(f"  configuration: {rec['config_name']}  made against version {rec['base_version_number']}")
     _print(f"  source: {rec['source_type']} {rec['source_id']}")
     _print(
@@ -171,6 +182,11 @@ def show_command(args: argparse.Namespace) -> int:
     _print(
         f"  next: {_NEXT[review.state_of(rec)]}  (pending -> approved -> applied; pending -> rejected -> reopen)"
     )
+    if review.is_stale(rec):
+        _print(
+            f"  stale: made against version {rec['base_version_number']}, the current version is"
+            f" {rec['current_version_number']} (approve --rebase approves it against the current version)"
+        )
     if rec["reviewed_by"]:
         role = f" (login {rec['reviewed_by_role']})" if rec["reviewed_by_role"] else ""
         _print(f"  reviewed by {rec['reviewed_by']}{role} at {rec['reviewed_at']}")
@@ -185,6 +201,8 @@ def show_command(args: argparse.Namespace) -> int:
         _print(
             f"  applied by {rec['applied_by']} at {rec['applied_at']} -> version {rec['applied_version_id']}"
         )
+    if rec["applied"]:
+        _print(ledger.describe_effect(rec.get("impact_estimate"), effect))
     if rec["feedback_score"]:
         _print(f"  feedback: {rec['feedback_score']}/5")
     _print(f"\n{rec['description']}\n")
@@ -207,7 +225,7 @@ def review_command(args: argparse.Namespace) -> int:
             res = review.apply(conn, rec_id, user)
             print(res.message)
         elif args.action == "approve":
-            print(review.approve(conn, rec_id, user).message)
+            print(review.approve(conn, rec_id, user, rebase=args.rebase).message)
         elif args.action == "reject":
             print(review.reject(conn, rec_id, user, reason=args.reason).message)
         else:

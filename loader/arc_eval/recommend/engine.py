@@ -11,6 +11,10 @@ Guarantees of :func:`recommend`:
   (``recommendations_dropped``, ``dropped_reasons``);
 - with ``scope`` = all active configurations, the oldest ``requested`` session for the same window
   length (made by ``trigger_llm_recommendation_analysis``) is completed instead of adding a new row;
+- a recommendation whose patch equals (as parsed YAML) the patch of one already pending, approved or
+  applied for the same configuration is not written again: the session lists it in ``dropped_reasons``
+  with ``duplicate_of``; the check and the insert run under a per-configuration advisory lock, so two
+  runs at once write it once;
 - ``dry_run=True`` writes nothing and calls only an offline provider: a paid one is never called and
   needs no key (the prompt is still rendered).
 """
@@ -33,6 +37,7 @@ from psycopg.types.json import Jsonb
 from .. import dbt
 from . import inputs as inputs_mod
 from .loader_api import config_validator
+from .patch import PatchError, parse_patch
 from .prompt import Prompt, render
 from .providers import Provider, ProviderError, ProviderResult, get_provider
 from .validate import (
@@ -85,6 +90,7 @@ class RunResult:
     fulfilled_request: bool = False
     dry_run: bool = False
     provider_called: bool = False
+    duplicates: list[dict[str, Any]] = field(default_factory=list)
     inputs: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -161,9 +167,52 @@ def recommend(
     else:
         _ask(chosen, prompt, data, result)
     result.analysis_end = max(_now(), started)
-    if not dry_run:
+    if dry_run:
+        try:
+            drop_duplicates(conn, result)
+        finally:
+            conn.rollback()
+    else:
         write_session(conn, result, window)
     return result
+
+
+def drop_duplicates(conn: psycopg.Connection, result: RunResult) -> None:
+    """Move the candidates whose patch equals that of a pending, approved or applied recommendation of
+    the same configuration from ``result.candidates`` to ``result.duplicates``."""
+    configs = sorted({c.config_id for c in result.candidates})
+    if not configs:
+        return
+    rows = conn.execute(
+        sql.SQL(
+            "select recommendation_id, config_id::text, suggested_yaml_changes,"
+            " case when applied then 'applied' else review_status end"
+            " from {} where config_id = any(%s::uuid[]) and (applied or review_status in ('pending', 'approved'))"
+            " order by created_at, recommendation_id"
+        ).format(sql.Identifier(dbt.raw_schema(), "recommendations")),
+        (configs,),
+    ).fetchall()
+    existing: list[tuple[uuid.UUID, str, dict[str, Any], str]] = []
+    for rec_id, config_id, text, state in rows:
+        try:
+            existing.append((rec_id, config_id, parse_patch(text or ""), state))
+        except PatchError:
+            continue
+    kept = []
+    for c in result.candidates:
+        twin = next((e for e in existing if e[1] == c.config_id and e[2] == c.patch), None)
+        if twin is None:
+            kept.append(c)
+            continue
+        result.duplicates.append(
+            {
+                "reason": f"duplicate of {twin[3]} recommendation {twin[0]} (same patch for the same configuration)",
+                "duplicate_of": str(twin[0]),
+                "config_id": c.config_id,
+                "recommendation_type": c.recommendation_type,
+            }
+        )
+    result.candidates = kept
 
 
 def _ask(provider: Provider, prompt: Prompt, data: dict[str, Any], result: RunResult) -> None:
@@ -191,31 +240,36 @@ def write_session(conn: psycopg.Connection, result: RunResult, window: dt.timede
     """Write the session and its recommendations in one transaction; sets the ids on ``result``."""
     raw = dbt.raw_schema()
     table = sql.Identifier(raw, "llm_recommendation_sessions")
-    values: dict[str, Any] = {
-        "user_id": result.user_id,
-        "analysis_start_time": result.analysis_start,
-        "analysis_end_time": result.analysis_end,
-        "data_window_start": dt.datetime.fromisoformat(result.window_start),
-        "data_window_end": dt.datetime.fromisoformat(result.window_end),
-        "llm_model": result.model,
-        "llm_temperature": result.temperature,
-        "prompt_template_version": result.prompt.template_version,
-        "total_outcomes_analyzed": result.outcomes_analyzed,
-        "patterns_identified": result.patterns_identified,
-        "recommendations_generated": result.recommendations_generated,
-        "analysis_cost_usd": result.cost_usd,
-        "session_status": result.status,
-        "error_message": result.error_message,
-        "config_id": result.config_id,
-        "provider": result.provider,
-        "prompt_sha256": result.prompt.sha256,
-        "prompt_tokens": result.prompt_tokens,
-        "completion_tokens": result.completion_tokens,
-        "recommendations_dropped": len(result.dropped),
-        "dropped_reasons": Jsonb(result.dropped),
-    }
     with conn.transaction():
         conn.execute("select set_config('arc_eval.user_id', %s, true)", (str(result.user_id),))
+        for config_id in sorted({c.config_id for c in result.candidates}):
+            conn.execute(
+                "select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"recommendations:{config_id}",)
+            )
+        drop_duplicates(conn, result)
+        values: dict[str, Any] = {
+            "user_id": result.user_id,
+            "analysis_start_time": result.analysis_start,
+            "analysis_end_time": result.analysis_end,
+            "data_window_start": dt.datetime.fromisoformat(result.window_start),
+            "data_window_end": dt.datetime.fromisoformat(result.window_end),
+            "llm_model": result.model,
+            "llm_temperature": result.temperature,
+            "prompt_template_version": result.prompt.template_version,
+            "total_outcomes_analyzed": result.outcomes_analyzed,
+            "patterns_identified": result.patterns_identified,
+            "recommendations_generated": result.recommendations_generated,
+            "analysis_cost_usd": result.cost_usd,
+            "session_status": result.status,
+            "error_message": result.error_message,
+            "config_id": result.config_id,
+            "provider": result.provider,
+            "prompt_sha256": result.prompt.sha256,
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens,
+            "recommendations_dropped": len(result.dropped) + len(result.duplicates),
+            "dropped_reasons": Jsonb(result.dropped + result.duplicates),
+        }
         requested = None
         if result.config_id is None:
             requested = conn.execute(
@@ -302,10 +356,12 @@ def describe(result: RunResult) -> str:
         f"  tokens: {result.prompt_tokens or 0} prompt + {result.completion_tokens or 0} completion"
         f"  cost: ${result.cost_usd:.6f}",
         f"  recommendations: {verb} {len(result.candidates) if result.status == 'completed' else 0},"
-        f" dropped {len(result.dropped)}",
+        f" dropped {len(result.dropped)}, duplicates not written {len(result.duplicates)}",
     ]
     for drop in result.dropped:
         lines.append(f"    dropped #{drop['index']}: {drop['reason']}")
+    for twin in result.duplicates:
+        lines.append(f"    not written: {twin['recommendation_type']}, {twin['reason']}")
     names = {str(c["config_id"]): c["name"] for c in result.inputs.get("configurations", [])}
     ids = result.recommendation_ids or [None] * len(result.candidates)
     for rec_id, c in zip(ids, result.candidates, strict=True):

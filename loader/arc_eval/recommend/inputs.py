@@ -1,20 +1,23 @@
 """What the recommender analyses: a JSON-able dictionary read from the dbt models only.
 
-Every query reads the analytics schema (:func:`arc_eval.dbt.analytics_schema`), never the raw tables.
+Every aggregation lives in a dbt model (``models/recommender``, ``models/llm``, ``models/ledger``); this
+module selects rows of those models for the configurations in scope and renders them. The data window
+is set for the reading transaction (``arc_eval.recommender_window``), which the windowed models read.
 The dictionary (sorted, UUIDs and times as strings, numbers as floats) has these keys:
 
 - ``window``: ``start``, ``end`` (the database's ``now()``), ``days``;
-- ``counts``: ``outcomes`` and ``failure_patterns`` in the window for the configurations in scope;
-- ``configurations``: each configuration in scope with its current version (``version_id``,
-  ``version_number``, parsed ``config``) and its recent ``history`` of versions;
+- ``counts``: ``outcomes`` and ``failure_patterns`` in the window (``recommender_activity``);
+- ``configurations``: each configuration in scope with its current version (``recommender_configurations``)
+  and its recent ``history`` of versions (``recommender_version_history``);
 - ``version_performance`` (``config_version_performance``), ``version_comparisons``
-  (``config_version_comparison``), ``config_diffs`` (``stg_config_diffs``);
-- ``failure_clusters`` (``failure_clusters`` seen in the window), ``failure_trends``
+  (``config_version_comparison``), ``config_diffs`` (``recommender_config_diffs``);
+- ``failure_clusters`` (``recommender_failure_clusters`` seen in the window), ``failure_trends``
   (``v_llm_failure_analysis`` in the window);
-- ``tool_trends`` (``tool_performance_daily`` summed over the window) and ``tool_performance`` (per
-  configuration version and tool, from the staging models);
-- ``scenario_health``: per configuration and scenario over the last 30 days, runs, failures, timeouts
-  and the latest simulation; ``simulations``: recent simulations of the configurations in scope.
+- ``tool_trends`` (``recommender_tool_trends``) and ``tool_performance`` (``recommender_tool_performance``);
+- ``scenario_health`` (``recommender_scenario_health``) and ``simulations`` (``recommender_simulations``);
+- ``impact_ledger``: the recommender's applied recommendations in scope and what they did
+  (``recommendation_impact_ledger``); ``calibration`` (``recommender_calibration``); ``measurable_metrics``
+  (``ledger_metrics``): the metric names the ledger can check.
 
 :func:`known_sources` gives, per recommendation source type, the ids a recommendation may cite.
 """
@@ -36,21 +39,26 @@ from .. import dbt
 
 log = logging.getLogger(__name__)
 
-SCENARIO_QUIET_DAYS = 30
+WINDOW_SETTING = "arc_eval.recommender_window"
 HISTORY_VERSIONS = 10
 MAX_CLUSTERS = 30
 MAX_DIFFS = 50
 MAX_SIMULATIONS = 20
-REQUIRED_MODELS = ("stg_configurations", "stg_config_versions", "stg_outcomes", "stg_simulations")
+MAX_LEDGER = 50
+REQUIRED_MODELS = ("recommender_configurations", "recommender_version_history", "recommender_activity")
 OPTIONAL_MODELS = (
-    "stg_config_diffs",
-    "stg_failure_patterns",
-    "stg_tool_usage",
     "config_version_performance",
     "config_version_comparison",
-    "failure_clusters",
+    "recommender_config_diffs",
+    "recommender_failure_clusters",
     "v_llm_failure_analysis",
-    "tool_performance_daily",
+    "recommender_tool_trends",
+    "recommender_tool_performance",
+    "recommender_scenario_health",
+    "recommender_simulations",
+    "recommendation_impact_ledger",
+    "recommender_calibration",
+    "ledger_metrics",
 )
 
 
@@ -117,53 +125,52 @@ def read_inputs(
     """Read the inputs for ``config_name`` (default: every active configuration) over ``window``.
 
     Raises :class:`InputsError` when a required model is missing or ``config_name`` is unknown.
-    Only reads; the caller's transaction state is unchanged apart from these SELECTs.
+    Only reads, in the caller's transaction (the window setting is local to it); roll back afterwards.
     """
     if window <= dt.timedelta(0):
         raise InputsError("the window must be positive")
+    if conn.autocommit:
+        raise InputsError(
+            "read_inputs needs a connection in a transaction (autocommit off): the window is set per transaction"
+        )
     r = _Reader(conn, schema or dbt.analytics_schema())
+    conn.execute("select set_config(%s, %s, true)", (WINDOW_SETTING, f"{window.total_seconds():.6f} seconds"))
     end = conn.execute("select now()").fetchone()[0]
     start = end - window
     configs = r.rows(
         """
-        select c.config_id, c.name, cv.version_id, cv.version_number, cv.parsed_config as config
-        from {configs} as c
-        cross join lateral (
-            select v.version_id, v.version_number, v.parsed_config
-            from {versions} as v
-            where v.config_id = c.config_id and not v.is_deleted
-            order by (v.version_id = c.latest_version_id) desc, v.version_number desc
-            limit 1
-        ) as cv
-        where (%(name)s::text is null and c.is_active) or c.name = %(name)s::text
-        order by c.name
+        select config_id, name, version_id, version_number, config from {configs}
+        where (%(name)s::text is null and is_active) or name = %(name)s::text
+        order by name
         """,
         {"name": config_name},
-        configs="stg_configurations",
-        versions="stg_config_versions",
+        configs="recommender_configurations",
     )
     if config_name is not None and not configs:
         raise InputsError(f"no configuration named {config_name!r} with a version")
     ids = [c["config_id"] for c in configs]
-    p = {"ids": ids, "start": start, "end": end, "quiet_start": end - dt.timedelta(days=SCENARIO_QUIET_DAYS)}
+    p = {"ids": ids, "start": start, "end": end}
 
     history = r.rows(
         """
-        select config_id, version_id, version_number, parsed_config as config, generated_by, created_at
-        from {versions}
-        where config_id = any(%(ids)s::uuid[]) and not is_deleted
+        select config_id, version_id, version_number, config, generated_by, created_at from {history}
+        where config_id = any(%(ids)s::uuid[]) and recency <= %(limit)s
         order by config_id, version_number desc
         """,
-        p,
-        versions="stg_config_versions",
+        {**p, "limit": HISTORY_VERSIONS},
+        history="recommender_version_history",
     )
     for cfg in configs:
         cfg["history"] = [
             {k: v for k, v in h.items() if k != "config_id"}
             for h in history
             if h["config_id"] == cfg["config_id"]
-        ][:HISTORY_VERSIONS]
-
+        ]
+    activity = r.rows(
+        "select outcomes, failure_patterns from {activity} where config_id = any(%(ids)s::uuid[])",
+        p,
+        activity="recommender_activity",
+    )
     inputs: dict[str, Any] = {
         "window": {
             "start": plain(start),
@@ -171,192 +178,94 @@ def read_inputs(
             "days": round(window.total_seconds() / 86400, 4),
         },
         "configurations": configs,
+        "counts": {
+            "outcomes": sum(int(a["outcomes"]) for a in activity),
+            "failure_patterns": sum(int(a["failure_patterns"]) for a in activity),
+        },
     }
-    inputs["counts"] = {
-        "outcomes": r.rows(
-            """
-            select count(*) as n
-            from {outcomes} as o
-            join {simulations} as s on s.simulation_id = o.simulation_id
-            join {versions} as v on v.version_id = s.config_version_id
-            where v.config_id = any(%(ids)s::uuid[]) and o.execution_time > %(start)s and o.execution_time <= %(end)s
-            """,
-            p,
-            outcomes="stg_outcomes",
-            simulations="stg_simulations",
-            versions="stg_config_versions",
-        )[0]["n"],
-        "failure_patterns": r.rows(
-            """
-            select count(*) as n
-            from {patterns} as fp
-            join {outcomes} as o on o.outcome_id = fp.outcome_id
-                 and o.execution_time >= fp.execution_time and o.execution_time <= fp.execution_time
-            join {simulations} as s on s.simulation_id = o.simulation_id
-            join {versions} as v on v.version_id = s.config_version_id
-            where v.config_id = any(%(ids)s::uuid[]) and fp.execution_time > %(start)s and fp.execution_time <= %(end)s
-            """,
-            p,
-            patterns="stg_failure_patterns",
-            outcomes="stg_outcomes",
-            simulations="stg_simulations",
-            versions="stg_config_versions",
-        )[0]["n"]
-        if r.has("stg_failure_patterns")
-        else 0,
-    }
-    inputs["version_performance"] = (
-        r.rows(
+    selections = {
+        "version_performance": (
+            "config_version_performance",
             """
             select config_id, config_name, version_id, version_number, model, temperature, executions,
                    avg_reliability, success_rate, total_cost_usd, avg_cost_usd, avg_execution_time_ms,
                    error_count, timeout_count
-            from {perf}
-            where config_id = any(%(ids)s::uuid[])
-            order by config_name, version_number
+            from {m} where config_id = any(%(ids)s::uuid[]) order by config_name, version_number
             """,
-            p,
-            perf="config_version_performance",
-        )
-        if r.has("config_version_performance")
-        else []
-    )
-    inputs["version_comparisons"] = (
-        r.rows(
-            "select * from {comparison} where config_id = any(%(ids)s::uuid[])",
-            p,
-            comparison="config_version_comparison",
-        )
-        if r.has("config_version_comparison")
-        else []
-    )
-    inputs["config_diffs"] = (
-        r.rows(
+        ),
+        "version_comparisons": (
+            "config_version_comparison",
+            "select * from {m} where config_id = any(%(ids)s::uuid[]) order by config_id, version_number",
+        ),
+        "config_diffs": (
+            "recommender_config_diffs",
             """
-            select diff_id, config_id, version_before, version_after, llm_generated, approval_status, created_at
-            from {diffs}
-            where config_id = any(%(ids)s::uuid[])
-            order by created_at desc
-            limit %(limit)s
+            select * from {m} where config_id = any(%(ids)s::uuid[])
+            order by created_at desc, diff_id limit %(diffs)s
             """,
-            {**p, "limit": MAX_DIFFS},
-            diffs="stg_config_diffs",
-        )
-        if r.has("stg_config_diffs")
-        else []
-    )
-    inputs["failure_clusters"] = (
-        r.rows(
+        ),
+        "failure_clusters": (
+            "recommender_failure_clusters",
             """
-            select fc.pattern_cluster_id, fc.failure_category, fc.failure_count, fc.first_seen, fc.last_seen,
-                   fc.sample_error_message, fc.config_version_ids as version_ids,
-                   fc.affected_scenarios as scenario_ids
-            from {clusters} as fc
-            where fc.last_seen > %(start)s
-              and exists (
-                  select 1 from {versions} as v
-                  where v.version_id = any(fc.config_version_ids) and v.config_id = any(%(ids)s::uuid[])
-              )
-            order by fc.failure_count desc, fc.pattern_cluster_id
-            limit %(limit)s
+            select pattern_cluster_id, failure_category, failure_count, first_seen, last_seen,
+                   sample_error_message, version_ids, scenario_ids
+            from {m} where last_seen > %(start)s and config_ids && %(ids)s::uuid[]
+            order by failure_count desc, pattern_cluster_id limit %(clusters)s
             """,
-            {**p, "limit": MAX_CLUSTERS},
-            clusters="failure_clusters",
-            versions="stg_config_versions",
-        )
-        if r.has("failure_clusters")
-        else []
-    )
-    inputs["failure_trends"] = (
-        r.rows(
+        ),
+        "failure_trends": (
+            "v_llm_failure_analysis",
             """
             select day, failure_category, daily_failures, sample_errors[1:2] as sample_errors
-            from {trends}
-            where day >= date_trunc('day', %(start)s::timestamptz, 'UTC')
+            from {m} where day >= date_trunc('day', %(start)s::timestamptz, 'UTC')
             order by day desc, failure_category
             """,
-            p,
-            trends="v_llm_failure_analysis",
-        )
-        if r.has("v_llm_failure_analysis")
-        else []
-    )
-    inputs["tool_trends"] = (
-        r.rows(
+        ),
+        "tool_trends": ("recommender_tool_trends", "select * from {m} order by tool_name"),
+        "tool_performance": (
+            "recommender_tool_performance",
+            "select * from {m} where config_id = any(%(ids)s::uuid[]) order by config_id, version_id, tool_name",
+        ),
+        "scenario_health": (
+            "recommender_scenario_health",
+            "select * from {m} where config_id = any(%(ids)s::uuid[]) order by config_id, scenario_id",
+        ),
+        "simulations": (
+            "recommender_simulations",
             """
-            select tool_name, sum(usage_count) as usage_count,
-                   sum(avg_success_rate * usage_count) / nullif(sum(usage_count), 0) as avg_success_rate,
-                   sum(avg_duration * usage_count) / nullif(sum(usage_count), 0) as avg_duration_ms,
-                   sum(daily_cost) as total_cost_usd
-            from {tools}
-            where day >= date_trunc('day', %(start)s::timestamptz, 'UTC')
-            group by tool_name
-            order by tool_name
+            select simulation_id, config_id, version_id, simulation_name, status, overall_score, started_at
+            from {m} where config_id = any(%(ids)s::uuid[]) and active_at > %(start)s
+            order by active_at desc, simulation_id limit %(simulations)s
             """,
-            p,
-            tools="tool_performance_daily",
-        )
-        if r.has("tool_performance_daily")
-        else []
-    )
-    inputs["tool_performance"] = (
-        r.rows(
+        ),
+        "impact_ledger": (
+            "recommendation_impact_ledger",
             """
-            select v.config_id, s.config_version_id as version_id, t.tool_name, count(*) as usage_count,
-                   sum(t.call_count) as call_count, avg(t.success_rate) as avg_success_rate,
-                   avg(t.avg_duration_ms) as avg_duration_ms
-            from {tools} as t
-            join {outcomes} as o on o.outcome_id = t.outcome_id
-                 and o.execution_time >= t.execution_time and o.execution_time <= t.execution_time
-            join {simulations} as s on s.simulation_id = o.simulation_id
-            join {versions} as v on v.version_id = s.config_version_id
-            where v.config_id = any(%(ids)s::uuid[]) and t.execution_time > %(start)s and t.execution_time <= %(end)s
-            group by v.config_id, s.config_version_id, t.tool_name
-            order by v.config_id, s.config_version_id, t.tool_name
+            select recommendation_id, config_id, recommendation_type, provider, llm_model, confidence,
+                   applied_at, base_version_number, applied_version_number, metric, expected_delta, state,
+                   metric_pairs, realised_delta, ci_low, ci_high, p_value, verdict, prediction,
+                   reliability_delta, success_rate_delta, cost_per_run_delta_usd
+            from {m} where config_id = any(%(ids)s::uuid[])
+            order by applied_at desc, recommendation_id limit %(ledger)s
             """,
-            p,
-            tools="stg_tool_usage",
-            outcomes="stg_outcomes",
-            simulations="stg_simulations",
-            versions="stg_config_versions",
-        )
-        if r.has("stg_tool_usage")
-        else []
-    )
-    inputs["scenario_health"] = r.rows(
-        """
-        select v.config_id, o.scenario_id, count(*) as executions,
-               count(*) filter (where o.status <> 'success') as failures,
-               count(*) filter (where o.status = 'timeout') as timeouts,
-               avg(o.reliability_score) as avg_reliability,
-               (array_agg(o.simulation_id order by o.execution_time desc))[1] as last_simulation_id
-        from {outcomes} as o
-        join {simulations} as s on s.simulation_id = o.simulation_id
-        join {versions} as v on v.version_id = s.config_version_id
-        where v.config_id = any(%(ids)s::uuid[])
-          and o.execution_time > %(quiet_start)s and o.execution_time <= %(end)s
-        group by v.config_id, o.scenario_id
-        order by v.config_id, o.scenario_id
-        """,
-        p,
-        outcomes="stg_outcomes",
-        simulations="stg_simulations",
-        versions="stg_config_versions",
-    )
-    inputs["simulations"] = r.rows(
-        """
-        select s.simulation_id, v.config_id, s.config_version_id as version_id, s.simulation_name, s.status,
-               s.overall_score, s.started_at
-        from {simulations} as s
-        join {versions} as v on v.version_id = s.config_version_id
-        where v.config_id = any(%(ids)s::uuid[]) and coalesce(s.started_at, s.created_at) > %(start)s
-        order by coalesce(s.started_at, s.created_at) desc, s.simulation_id
-        limit %(limit)s
-        """,
-        {**p, "limit": MAX_SIMULATIONS},
-        simulations="stg_simulations",
-        versions="stg_config_versions",
-    )
+        ),
+        "calibration": (
+            "recommender_calibration",
+            "select * from {m} order by provider, llm_model, recommendation_type",
+        ),
+        "measurable_metrics": (
+            "ledger_metrics",
+            "select metric, description, takes_tool from {m} order by metric",
+        ),
+    }
+    limits = {
+        "diffs": MAX_DIFFS,
+        "clusters": MAX_CLUSTERS,
+        "simulations": MAX_SIMULATIONS,
+        "ledger": MAX_LEDGER,
+    }
+    for key, (model, query) in selections.items():
+        inputs[key] = r.rows(query, {**p, **limits}, m=model) if r.has(model) else []
     return inputs
 
 

@@ -7,6 +7,10 @@ machine::
 
     pending -> approved -> applied,   pending -> rejected,   rejected -> pending (re-open)
 
+A recommendation is *stale* once its configuration's current version is no longer the one it was made
+against (or approved against): approve refuses it unless re-based on purpose (``rebase=True``, which
+approves its patch against the current version), and apply refuses an approved one whose base moved.
+
 - ``approve`` pins what the reviewer saw: the SHA-256 of the patch and the configuration version it was
   shown against (by default what :func:`preview` shows now). It is refused if either changed since.
 - ``reject`` needs a reason, stored with the recommendation. Approving or rejecting twice changes nothing
@@ -106,10 +110,12 @@ def resolve_id(conn: psycopg.Connection, text: str) -> uuid.UUID:
 
 
 _SELECT = """
-    select r.*, c.name as config_name, bv.version_number as base_version_number
+    select r.*, c.name as config_name, bv.version_number as base_version_number,
+           c.latest_version_id as current_version_id, cv.version_number as current_version_number
     from {recs} as r
     left join {configs} as c on c.config_id = r.config_id
-    left join {versions} as bv on bv.version_id = r.base_version_id
+    left join {versions} as bv on bv.version_id = coalesce(r.approved_base_version_id, r.base_version_id)
+    left join {versions} as cv on cv.version_id = c.latest_version_id
 """
 
 
@@ -245,6 +251,27 @@ def _result(rec_id: uuid.UUID, row: dict[str, Any]) -> ReviewResult:
     return ReviewResult(rec_id, row["changed"], row["review_state"], row["message"])
 
 
+def is_stale(rec: dict[str, Any]) -> bool:
+    """``rec`` (a row of :func:`get_recommendation`) is not applied, and its configuration has moved past
+    the version it was made against (or, once approved, the version it was approved against)."""
+    base = rec.get("approved_base_version_id") or rec.get("base_version_id")
+    return (
+        not rec["applied"]
+        and base is not None
+        and rec.get("current_version_id") is not None
+        and base != rec["current_version_id"]
+    )
+
+
+def _stale_error(rec: dict[str, Any], advice: str) -> ReviewError:
+    base = rec.get("approved_base_version_id") or rec.get("base_version_id")
+    return ReviewError(
+        f"recommendation {rec['recommendation_id']} is stale: it was made against version"
+        f" {rec['base_version_number']} ({base}) but the current version is {rec['current_version_number']}"
+        f" ({rec['current_version_id']}); {advice}"
+    )
+
+
 def approve(
     conn: psycopg.Connection,
     rec_id: uuid.UUID,
@@ -252,14 +279,24 @@ def approve(
     *,
     patch_sha256: str | None = None,
     base_version_id: uuid.UUID | None = None,
+    rebase: bool = False,
 ) -> ReviewResult:
     """Approve ``rec_id`` as shown: the patch with ``patch_sha256`` against ``base_version_id``.
 
     Without them, what :func:`preview` shows now. Refused when the patch or the configuration's current
-    version differ from those, or the recommendation is rejected (re-open it first) or applied.
+    version differ from those, or the recommendation is rejected (re-open it first) or applied. A stale
+    recommendation (its configuration moved past the version it was made against) is refused unless
+    ``rebase``: then its patch is approved against the current version, on purpose.
     """
+    rec = get_recommendation(conn, rec_id)
+    if state_of(rec) == "pending" and is_stale(rec) and not rebase:
+        raise _stale_error(
+            rec,
+            f"approve it with --rebase to approve its patch against version {rec['current_version_number']},"
+            " or run the recommender again",
+        )
     if patch_sha256 is None or base_version_id is None:
-        shown = preview(conn, get_recommendation(conn, rec_id))
+        shown = preview(conn, rec)
         patch_sha256 = shown.patch_sha256 if patch_sha256 is None else patch_sha256
         base_version_id = shown.version_id if base_version_id is None else base_version_id
     row = _call(conn, "arc_eval_review_approve", [rec_id, patch_sha256, base_version_id, user_id])
@@ -334,6 +371,8 @@ def _patched(conn: psycopg.Connection, rec: dict[str, Any]) -> list[Any]:
 def apply(conn: psycopg.Connection, rec_id: uuid.UUID, user_id: uuid.UUID | None = None) -> ApplyResult:
     """Apply an approved ``rec_id`` (see the module docstring); at most one version per recommendation."""
     rec = get_recommendation(conn, rec_id)
+    if state_of(rec) == "approved" and is_stale(rec):
+        raise _stale_error(rec, "it cannot be applied to another version: run the recommender again")
     content: list[Any] = [None] * 5
     if state_of(rec) == "approved" and rec["approved_base_version_id"] is not None:
         content = _patched(conn, rec)  # without a pinned base the database refuses it, saying why
