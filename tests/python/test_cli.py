@@ -111,7 +111,7 @@ def test_every_command_has_help_examples_that_parse_and_every_option_is_explaine
         for action in sub._actions:
             if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
                 assert action.help, f"arc-eval {' '.join(path)}: {action.dest} has no help"
-    for key, lines in EXAMPLES.items():
+    for lines in EXAMPLES.values():
         for line in lines:
             argv = shlex.split(line.split("arc-eval ", 1)[1])
             parser.parse_args(argv)  # raises SystemExit on a bad example

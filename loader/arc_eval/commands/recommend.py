@@ -8,6 +8,7 @@ import json
 import os
 import re
 import uuid
+from typing import Any
 
 import psycopg
 
