@@ -28,6 +28,7 @@
         ("reviewed_by", "uuid"),
         ("reviewed_at", "timestamptz"),
         ("applied_version_id", "uuid"),
+        ("review_reason", "text"),
     ],
     "primary_key": ["recommendation_id"],
     "constraints": [
@@ -41,6 +42,7 @@
         ("recommendations_config_id_fkey", "FOREIGN KEY (config_id) REFERENCES " ~ s ~ ".configurations (config_id)"),
         ("recommendations_base_version_id_fkey", "FOREIGN KEY (base_version_id) REFERENCES " ~ s ~ ".config_versions (version_id)"),
         ("recommendations_applied_version_id_fkey", "FOREIGN KEY (applied_version_id) REFERENCES " ~ s ~ ".config_versions (version_id)"),
+        ("recommendations_review_reason_check", "CHECK (length(review_reason) <= 2000)"),
         ("valid_application", "CHECK ((applied = false AND applied_at IS NULL) OR (applied = true AND applied_at IS NOT NULL))"),
     ],
     "indexes": [

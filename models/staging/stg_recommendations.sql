@@ -21,5 +21,6 @@ select
     review_status,
     reviewed_by,
     reviewed_at,
-    applied_version_id
+    applied_version_id,
+    review_reason
 from {{ source('arc_eval_raw', 'recommendations') }}

@@ -205,11 +205,14 @@ def _set_user(conn: psycopg.Connection, user_id: uuid.UUID) -> None:
 
 
 def set_review(
-    conn: psycopg.Connection, rec_id: uuid.UUID, status: str, user_id: uuid.UUID
+    conn: psycopg.Connection, rec_id: uuid.UUID, status: str, user_id: uuid.UUID, reason: str | None = None
 ) -> dict[str, Any]:
-    """Mark ``rec_id`` approved or rejected by ``user_id`` now; returns the updated row."""
+    """Mark ``rec_id`` approved or rejected by ``user_id`` now, with an optional ``reason`` (at most
+    2000 characters); returns the updated row."""
     if status not in ("approved", "rejected"):
         raise ReviewError("a review sets 'approved' or 'rejected'")
+    if reason is not None and len(reason) > 2000:
+        raise ReviewError("reason: at most 2000 characters")
     with conn.transaction():
         _set_user(conn, user_id)
         row = _lock(conn, rec_id)
@@ -218,10 +221,10 @@ def set_review(
         with conn.cursor(row_factory=dict_row) as cur:
             return cur.execute(
                 sql.SQL(
-                    "update {} set review_status = %s, reviewed_by = %s, reviewed_at = now()"
+                    "update {} set review_status = %s, reviewed_by = %s, reviewed_at = now(), review_reason = %s"
                     " where recommendation_id = %s returning *"
                 ).format(_t("recommendations")),
-                (status, user_id, rec_id),
+                (status, user_id, reason, rec_id),
             ).fetchone()
 
 
@@ -229,8 +232,10 @@ def approve(conn: psycopg.Connection, rec_id: uuid.UUID, user_id: uuid.UUID) -> 
     return set_review(conn, rec_id, "approved", user_id)
 
 
-def reject(conn: psycopg.Connection, rec_id: uuid.UUID, user_id: uuid.UUID) -> dict[str, Any]:
-    return set_review(conn, rec_id, "rejected", user_id)
+def reject(
+    conn: psycopg.Connection, rec_id: uuid.UUID, user_id: uuid.UUID, reason: str | None = None
+) -> dict[str, Any]:
+    return set_review(conn, rec_id, "rejected", user_id, reason)
 
 
 def feedback(conn: psycopg.Connection, rec_id: uuid.UUID, score: int, user_id: uuid.UUID) -> None:
