@@ -40,15 +40,22 @@ class App:
     def __init__(self, conninfo: str, store: auth.AccountStore, *, max_connections: int = 4) -> None:
         self.store = store
         self.env = pages.environment()
+        self.conninfo = conninfo
+        self.max_connections = max_connections
+        self.reads: ConnectionPool | None = None
+        self.writes: ConnectionPool | None = None
+
+    def open(self) -> None:
+        """Open the pools (at start-up; again after a shutdown)."""
         self.reads = ConnectionPool(
-            conninfo,
+            self.conninfo,
             min_size=1,
-            max_size=max_connections,
+            max_size=self.max_connections,
             kwargs={"options": "-c default_transaction_read_only=on", "application_name": "arc-eval serve"},
             open=True,
         )
         self.writes = ConnectionPool(
-            conninfo,
+            self.conninfo,
             min_size=0,
             max_size=2,
             kwargs={"application_name": "arc-eval serve review"},
@@ -56,8 +63,9 @@ class App:
         )
 
     def close(self) -> None:
-        self.reads.close()
-        self.writes.close()
+        for pool in (self.reads, self.writes):
+            if pool is not None:
+                pool.close()
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -253,8 +261,11 @@ def create_app(conninfo: str, data_dir: Path, *, max_connections: int = 4) -> St
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        state.close()
+        state.open()
+        try:
+            yield
+        finally:
+            state.close()
 
     def plotly_js(request: Request) -> Response:
         return FileResponse(PLOTLY_JS, media_type="text/javascript")
