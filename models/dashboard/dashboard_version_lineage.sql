@@ -65,5 +65,5 @@ from {{ ref('stg_config_versions') }} as v
 inner join {{ ref('stg_configurations') }} as c on v.config_id = c.config_id
 left join diffs as d on v.version_id = d.version_id
 left join made_by as m on v.version_id = m.version_id
-left join {{ ref('config_version_comparison') }} as cmp on v.version_id = cmp.version_id
+left join {{ ref('dashboard_version_comparison') }} as cmp on v.version_id = cmp.version_id
 where not v.is_deleted

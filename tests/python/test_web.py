@@ -215,7 +215,15 @@ def test_recommendation_filters_show_the_threshold(site: Site, client: TestClien
     shown = page.count('class="rec-id"')
     every = client.get("/recommendations", params={"state": "all"}).text.count('class="rec-id"')
     assert every >= shown
-    assert "duplicate of" in client.get("/recommendations").text
+    queue = client.get("/recommendations").text
+    assert "duplicate of" in queue
+    lazy = re.search(r'hx-get="(/recommendations/[0-9a-f-]+/diff)"', queue).group(1)
+    diff = client.get(lazy)
+    assert (
+        diff.status_code == 200
+        and '<pre class="diff">' in diff.text
+        and "diff against the current version" in diff.text
+    )
     for params, message in (
         ({"min_confidence": "2"}, "min_confidence: must be a number from 0 to 1"),
         ({"state": "done"}, "state: must be one of"),

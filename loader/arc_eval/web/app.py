@@ -165,6 +165,13 @@ class App:
             lambda p: p.recommendations(queries.RecFilters.parse(request.query_params), names),
         )
 
+    def recommendation_diff(self, request: Request) -> Response:
+        try:
+            rec_id = queries.parse_uuid("recommendation_id", request.path_params["rec_id"])
+        except queries.FilterError as exc:
+            return self.error(request, 400, str(exc))
+        return self.page(request, "_diff.html", lambda p: p.recommendation_diff(rec_id))
+
     # -- sign-in -----------------------------------------------------------------------------------
 
     def login_form(self, request: Request) -> Response:
@@ -280,6 +287,7 @@ def create_app(conninfo: str, data_dir: Path, *, max_connections: int = 4) -> St
         Route("/outcomes/{outcome_id}", state.outcome),
         Route("/clusters", state.clusters),
         Route("/recommendations", state.recommendations),
+        Route("/recommendations/{rec_id}/diff", state.recommendation_diff, methods=["GET"]),
         Route("/recommendations/{rec_id}/{action:str}", state.act, methods=["POST"]),
         Route("/login", state.login_form, methods=["GET"]),
         Route("/login", state.login, methods=["POST"]),

@@ -204,8 +204,9 @@ class Pages:
 
     def recommendations(self, f: RecFilters, names: dict[str, str]) -> dict[str, Any]:
         data = queries.recommendations(self.conn, f)
-        for rec in data["recommendations"]:
-            self.add_preview(rec)
+        if self.static:  # the live page loads each diff after the page (htmx), keeping the page fast
+            for rec in data["recommendations"]:
+                self.add_preview(rec)
         return self._base("recommendations", rf=f, reviewer_names=names, **data)
 
     def add_preview(self, rec: dict[str, Any]) -> None:
@@ -219,6 +220,13 @@ class Pages:
             rec["diff"] = review.preview(self.conn, rec).diff
         except review.ReviewError as exc:
             rec["diff_error"] = str(exc)
+
+    def recommendation_diff(self, rec_id: uuid.UUID) -> dict[str, Any] | None:
+        rec = queries.recommendation(self.conn, rec_id)
+        if rec is None:
+            return None
+        self.add_preview(rec)
+        return self._base("recommendations", rec=rec)
 
     def recommendation(self, rec_id: uuid.UUID, names: dict[str, str]) -> dict[str, Any] | None:
         rec = queries.recommendation(self.conn, rec_id)

@@ -348,6 +348,7 @@ class RunFilters:
 
 
 RUN_LIMIT = 50
+SIMULATION_OUTCOMES = 200  # outcomes listed on a simulation page
 
 
 def runs(conn: psycopg.Connection, f: RunFilters) -> list[dict[str, Any]]:
@@ -411,8 +412,8 @@ def simulation_outcomes(conn: psycopg.Connection, simulation_id: uuid.UUID) -> l
         sql.SQL(
             """select outcome_id, scenario_id, execution_time, status, reliability_score, execution_time_ms,
                       tokens_used, cost_usd, error_category, retry_count
-               from {} where simulation_id = %s order by execution_time"""
-        ).format(m("stg_outcomes")),
+               from {} where simulation_id = %s order by execution_time limit {}"""
+        ).format(m("stg_outcomes"), sql.Literal(SIMULATION_OUTCOMES)),
         [simulation_id],
     )
 
@@ -515,6 +516,7 @@ def clusters(conn: psycopg.Connection, f: Filters) -> dict[str, Any]:
 # Recommendations
 
 REC_STATES = ("pending", "approved", "rejected", "applied")
+QUEUE_LIMIT = 100  # recommendations listed per page, newest first
 
 
 @dataclass(frozen=True)
@@ -560,8 +562,8 @@ def recommendations(conn: psycopg.Connection, f: RecFilters) -> dict[str, Any]:
     shown = rows(
         conn,
         sql.SQL(
-            "select * from {} where {} and confidence >= %s order by created_at desc, confidence desc limit 200"
-        ).format(queue, where),
+            "select * from {} where {} and confidence >= %s order by created_at desc, confidence desc limit {}"
+        ).format(queue, where, sql.Literal(QUEUE_LIMIT)),
         [*params, f.min_confidence],
     )
     below = rows(
