@@ -79,10 +79,14 @@ def _layout(x_title: str, y_title: str, **extra: Any) -> dict[str, Any]:
 
 
 def _markers(markers: Sequence[Mapping[str, Any]], palette: Palette) -> dict[str, Any]:
-    """Vertical dotted lines on the first day each version ran (after the first day shown), labelled."""
+    """Vertical dotted lines on the first day each version ran, labelled (not the first version shown)."""
     shapes, notes = [], []
-    start = min((_day(mk["first_day"]) for mk in markers), default=None)
-    for i, mk in enumerate(m for m in markers if _day(m["first_day"]) != start):
+    firsts: dict[str, int] = {}  # each configuration's earliest version shown: no change to mark
+    for mk in markers:
+        key = str(mk["config_id"])
+        firsts[key] = min(firsts.get(key, mk["version_number"]), mk["version_number"])
+    changes = [mk for mk in markers if mk["version_number"] != firsts[str(mk["config_id"])]]
+    for i, mk in enumerate(changes):
         colour = palette(mk["config_id"])
         day = _day(mk["first_day"])
         shapes.append(
@@ -120,12 +124,13 @@ def overview_figures(
     run_url: Any,
 ) -> dict[str, dict[str, Any]]:
     """The overview's trend charts: success, reliability, cost, tokens and latency per configuration."""
-    series: dict[str, list[Mapping[str, Any]]] = {}
+    series: dict[str, list[Mapping[str, Any]]] = {key: [] for key in palette.colours}  # legend order
     names: dict[str, str] = {}
     for r in per_day:
         key = str(r["config_id"])
         series.setdefault(key, []).append(r)
         names[key] = r["config_name"]
+    series = {k: rs for k, rs in series.items() if rs}
     marks = _markers(markers, palette)
 
     def trace(key: str, rs: list[Mapping[str, Any]], y: str, **extra: Any) -> dict[str, Any]:

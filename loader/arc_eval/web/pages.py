@@ -55,6 +55,14 @@ def signed(value: Any, digits: int = 3, scale: float = 1.0) -> str:
     return "–" if v is None else f"{v * scale:+.{digits}f}"
 
 
+def duration(value: Any) -> str:
+    """Milliseconds, as seconds from 10 s up."""
+    v = _num(value)
+    if v is None:
+        return "–"
+    return f"{v:,.0f} ms" if v < 10_000 else f"{v / 1000:,.1f} s"
+
+
 def when(value: Any) -> str:
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -82,7 +90,9 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(pct=pct, usd=usd, num=num, signed=signed, when=when, day=day, short=short)
+    env.filters.update(
+        pct=pct, usd=usd, num=num, signed=signed, when=when, day=day, short=short, duration=duration
+    )
     env.globals.update(
         nav=NAV, link=charts.runs_link, to_json=charts.to_json, day_choices=queries.DAY_CHOICES
     )
@@ -190,10 +200,9 @@ class Pages:
 
     def clusters(self, f: Filters) -> dict[str, Any]:
         data = queries.clusters(self.conn, f)
-        labels = {
-            str(c["pattern_cluster_id"]): f"{c['failure_category']} {str(c['pattern_cluster_id'])[:8]}"
-            for c in data["clusters"][:8]
-        }
+        for rank, c in enumerate(data["clusters"], start=1):
+            c["label"] = f"#{rank} {c['failure_category']}"
+        labels = {str(c["pattern_cluster_id"]): c["label"] for c in data["clusters"][:8]}
         return self._base(
             "clusters",
             f=f,
