@@ -190,9 +190,8 @@ def overview(conn: psycopg.Connection, f: Filters) -> dict[str, Any]:
         params,
     )
     total = rows(conn, sql.SQL("select " + STATS + " from {} where {}").format(daily, where), params)
-    lat_day = latency_percentiles(conn, where, params, "day, config_id")
-    lat_config = latency_percentiles(conn, where, params, "config_id")
-    lat_total = latency_percentiles(conn, where, params, "scope", "'all'::text as scope")
+    latency = latency_percentiles(conn, where, params)
+    lat_day, lat_config, lat_total = latency[PER_DAY], latency[PER_CONFIG], latency[TOTAL]
     by_day = {(r["day"], str(r["config_id"])): r for r in lat_day}
     for r in per_day:
         r.update(
@@ -203,7 +202,7 @@ def overview(conn: psycopg.Connection, f: Filters) -> dict[str, Any]:
         r.update({k: v for k, v in by_config.get(str(r["config_id"]), {}).items() if k.endswith("_ms")})
     summary = total[0] if total else {}
     if lat_total:
-        summary.update(lat_total[0])
+        summary.update({k: v for k, v in lat_total[0].items() if k.endswith("_ms")})
     markers = rows(
         conn,
         sql.SQL(
@@ -218,32 +217,31 @@ def overview(conn: psycopg.Connection, f: Filters) -> dict[str, Any]:
 
 PERCENTILES = """
     with h as (
-        select {select_keys}, latency_bucket, max(latency_upper_ms) as upper_ms, sum(executions) as n
-        from {table} where {where} group by {keys}, latency_bucket
+        select day, config_id, latency_bucket, grouping(day, config_id) as level,
+               max(latency_upper_ms) as upper_ms, sum(executions) as n
+        from {table} where {where}
+        group by grouping sets ((day, config_id, latency_bucket), (config_id, latency_bucket), (latency_bucket))
     ), c as (
-        select *, sum(n) over (partition by {keys} order by latency_bucket) as cumulative,
-               sum(n) over (partition by {keys}) as total
+        select *, sum(n) over (partition by level, day, config_id order by latency_bucket) as cumulative,
+               sum(n) over (partition by level, day, config_id) as total
         from h
     )
-    select {keys}, min(upper_ms) filter (where cumulative >= 0.5 * total) as p50_ms,
+    select level, day, config_id, min(upper_ms) filter (where cumulative >= 0.5 * total) as p50_ms,
            min(upper_ms) filter (where cumulative >= 0.95 * total) as p95_ms
-    from c group by {keys}"""
+    from c group by level, day, config_id"""
+PER_DAY, PER_CONFIG, TOTAL = 0, 2, 3  # grouping(day, config_id) of each level of PERCENTILES
 
 
 def latency_percentiles(
-    conn: psycopg.Connection, where: sql.Composable, params: list[Any], keys: str, select_keys: str = ""
-) -> list[dict[str, Any]]:
-    """p50 and p95 latency (upper edge of the histogram bucket holding them) per ``keys``."""
-    return rows(
-        conn,
-        sql.SQL(PERCENTILES).format(
-            keys=sql.SQL(keys),
-            select_keys=sql.SQL(select_keys or keys),
-            table=m("dashboard_latency_daily"),
-            where=where,
-        ),
-        params,
-    )
+    conn: psycopg.Connection, where: sql.Composable, params: list[Any]
+) -> dict[int, list[dict[str, Any]]]:
+    """p50 and p95 latency (upper edge of the histogram bucket holding them) per day and configuration,
+    per configuration, and in total, from one scan of the histogram; keyed by level."""
+    found = rows(conn, sql.SQL(PERCENTILES).format(table=m("dashboard_latency_daily"), where=where), params)
+    levels: dict[int, list[dict[str, Any]]] = {PER_DAY: [], PER_CONFIG: [], TOTAL: []}
+    for r in found:
+        levels[r["level"]].append(r)
+    return levels
 
 
 # ---------------------------------------------------------------------------------------------
