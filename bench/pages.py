@@ -127,25 +127,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=30, help="days of history (default 30)")
     parser.add_argument("--repeat", type=int, default=5, help="timed requests per page (median)")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument(
+        "--database",
+        default=None,
+        help="time the pages of a database kept by an earlier --keep run (no set-up)",
+    )
     args = parser.parse_args(argv)
 
     server = resolve()
-    name = f"arc_eval_bench_pages_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server.conninfo, autocommit=True) as admin:
-        admin.execute(f'create database "{name}"')
+    name = args.database or f"arc_eval_bench_pages_{uuid.uuid4().hex[:8]}"
+    if not args.database:
+        with psycopg.connect(server.conninfo, autocommit=True) as admin:
+            admin.execute(f'create database "{name}"')
     target = server.with_database(name)
     print(f"server: {server.redacted()}  database: {name}  outcomes: {args.rows}", flush=True)
     try:
-        dbt.init_warehouse(target)
-        began = time.perf_counter()
-        with psycopg.connect(target.conninfo) as conn:
-            populate(conn, args.rows, args.days)
-        with psycopg.connect(target.conninfo, autocommit=True) as conn:
-            conn.execute("vacuum (analyze)")
-        print(f"generated in {time.perf_counter() - began:.1f}s", flush=True)
-        began = time.perf_counter()
-        dbt.run(["run"], target, quiet=True)
-        print(f"dbt run (all models) in {time.perf_counter() - began:.1f}s", flush=True)
+        if not args.database:
+            dbt.init_warehouse(target)
+            began = time.perf_counter()
+            with psycopg.connect(target.conninfo) as conn:
+                populate(conn, args.rows, args.days)
+            with psycopg.connect(target.conninfo, autocommit=True) as conn:
+                conn.execute("vacuum (analyze)")
+            print(f"generated in {time.perf_counter() - began:.1f}s", flush=True)
+            began = time.perf_counter()
+            dbt.run(["run"], target, quiet=True)
+            print(f"dbt run (all models) in {time.perf_counter() - began:.1f}s", flush=True)
 
         with psycopg.connect(target.conninfo) as conn:
             r = dbt.raw_schema()
@@ -200,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     finally:
-        if not args.keep:
+        if not args.keep and not args.database:
             with psycopg.connect(server.conninfo, autocommit=True) as admin:
                 admin.execute(f'drop database if exists "{name}" with (force)')
 

@@ -8,6 +8,7 @@ Screenshots of every page go to ``artifacts/screenshots/`` (or ``$ARC_EVAL_SCREE
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 import shutil
@@ -163,6 +164,11 @@ def test_overview_filters(site: Site, client: TestClient) -> None:
     total = one(site, "select count(*) as n from AN.stg_outcomes")["n"]
     assert runs(everything.text) == total
     assert runs(week.text) < total
+    successes = one(site, "select count(*) as n from AN.stg_outcomes where status = 'success'")["n"]
+    z, p = 1.959963984540054, successes / total  # the 95% Wilson score interval, computed here independently
+    centre, half = (p + z * z / (2 * total)), z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total))
+    low, high = (centre - half) / (1 + z * z / total), (centre + half) / (1 + z * z / total)
+    assert f"95% CI {low * 100:.1f}%–{high * 100:.1f}% · n={total:,}" in everything.text
     assert f"<option selected>{scenario['scenario_id']}</option>" in week.text  # the filter stays in the form
     for params, message in (
         ({"days": "3"}, "days: must be one of"),

@@ -190,7 +190,7 @@ def overview(conn: psycopg.Connection, f: Filters) -> dict[str, Any]:
         params,
     )
     total = rows(conn, sql.SQL("select " + STATS + " from {} where {}").format(daily, where), params)
-    latency = latency_percentiles(conn, where, params)
+    latency = latency_percentiles(conn, where, params, scenario=bool(f.scenario))
     lat_day, lat_config, lat_total = latency[PER_DAY], latency[PER_CONFIG], latency[TOTAL]
     by_day = {(r["day"], str(r["config_id"])): r for r in lat_day}
     for r in per_day:
@@ -233,11 +233,13 @@ PER_DAY, PER_CONFIG, TOTAL = 0, 2, 3  # grouping(day, config_id) of each level o
 
 
 def latency_percentiles(
-    conn: psycopg.Connection, where: sql.Composable, params: list[Any]
+    conn: psycopg.Connection, where: sql.Composable, params: list[Any], *, scenario: bool
 ) -> dict[int, list[dict[str, Any]]]:
     """p50 and p95 latency (upper edge of the histogram bucket holding them) per day and configuration,
-    per configuration, and in total, from one scan of the histogram; keyed by level."""
-    found = rows(conn, sql.SQL(PERCENTILES).format(table=m("dashboard_latency_daily"), where=where), params)
+    per configuration, and in total, from one scan of the histogram; keyed by level. Without a scenario
+    filter (``scenario`` false) the histogram summed over scenarios gives the same numbers."""
+    table = m("dashboard_latency_daily" if scenario else "dashboard_latency_daily_version")
+    found = rows(conn, sql.SQL(PERCENTILES).format(table=table, where=where), params)
     levels: dict[int, list[dict[str, Any]]] = {PER_DAY: [], PER_CONFIG: [], TOTAL: []}
     for r in found:
         levels[r["level"]].append(r)
@@ -461,20 +463,44 @@ CLUSTER_LIMIT = 20
 
 def clusters(conn: psycopg.Connection, f: Filters) -> dict[str, Any]:
     where, params = f.where()
-    daily = m("dashboard_cluster_daily")
+    # Without a scenario filter, the table summed over scenarios holds the same numbers in fewer rows.
+    daily = m("dashboard_cluster_daily" if f.scenario else "dashboard_cluster_daily_version")
     listed = rows(
         conn,
         sql.SQL(
-            """select pattern_cluster_id, mode() within group (order by failure_category) as failure_category,
-                      sum(failures) as failures, min(day) as first_day, max(day) as last_day,
-                      count(distinct version_id) as versions, count(distinct scenario_id) as scenarios,
-                      array_agg(distinct scenario_id) as scenario_ids
-               from {daily} where {where} group by pattern_cluster_id
-               order by failures desc, pattern_cluster_id limit {limit}"""
+            """with f as (select * from {daily} where {where}),
+               by_category as (
+                   select pattern_cluster_id, failure_category, sum(failures) as failures
+                   from f group by pattern_cluster_id, failure_category
+               ),
+               versions as (
+                   select pattern_cluster_id, count(*) as versions
+                   from (select distinct pattern_cluster_id, version_id from f) as d group by pattern_cluster_id
+               )
+               select t.pattern_cluster_id, c.failure_category, t.failures, t.first_day, t.last_day, v.versions
+               from (
+                   select pattern_cluster_id, sum(failures) as failures, min(day) as first_day, max(day) as last_day
+                   from f group by pattern_cluster_id
+               ) as t
+               join versions as v using (pattern_cluster_id)
+               join lateral (
+                   select b.failure_category from by_category as b where b.pattern_cluster_id = t.pattern_cluster_id
+                   order by b.failures desc, b.failure_category limit 1
+               ) as c on true
+               order by t.failures desc, t.pattern_cluster_id limit {limit}"""
         ).format(daily=daily, where=where, limit=sql.Literal(CLUSTER_LIMIT)),
         params,
     )
     ids = [r["pattern_cluster_id"] for r in listed]
+    affected, affected_params = f.where("last_day")  # a scenario failed in the range if its last day is in it
+    scenarios = rows(
+        conn,
+        sql.SQL(
+            "select distinct pattern_cluster_id, scenario_id from {} where {} and pattern_cluster_id = any(%s)"
+            " order by pattern_cluster_id, scenario_id"
+        ).format(m("dashboard_cluster_scenarios"), affected),
+        [*affected_params, ids],
+    )
     trend = rows(
         conn,
         sql.SQL(
@@ -505,6 +531,8 @@ def clusters(conn: psycopg.Connection, f: Filters) -> dict[str, Any]:
     )
     for r in listed:
         key = r["pattern_cluster_id"]
+        r["scenario_ids"] = [x["scenario_id"] for x in scenarios if x["pattern_cluster_id"] == key]
+        r["scenarios"] = len(r["scenario_ids"])
         r["versions_detail"] = [v for v in per_version if v["pattern_cluster_id"] == key]
         r["examples"] = [e for e in examples if e["pattern_cluster_id"] == key]
     return {"clusters": listed, "trend": trend}

@@ -6,6 +6,7 @@ select
     cv.config_id,
     s.config_version_id as version_id,
     cv.version_number,
+    cv.model,
     o.scenario_id,
     count(*) as failures
 from {{ ref('stg_failure_patterns') }} as fp
@@ -23,4 +24,5 @@ group by
     cv.config_id,
     s.config_version_id,
     cv.version_number,
+    cv.model,
     o.scenario_id
