@@ -191,6 +191,20 @@ def test_matrix_clusters_and_runs_filters(site: Site, client: TestClient) -> Non
         client.get("/clusters", params={"days": "0", "config": str(configs[0]["config_id"])}).status_code
         == 200
     )
+    model = one(site, "select model from AN.stg_config_versions order by model limit 1")["model"]
+    scenario = one(
+        site,
+        "select scenario_id from AN.stg_failure_patterns join AN.stg_outcomes using (outcome_id)"
+        " where pattern_cluster_id is not null limit 1",
+    )["scenario_id"]
+    for params in ({"days": "0", "model": model}, {"days": "0", "scenario": scenario}):
+        assert "Example runs" in client.get("/clusters", params=params).text, params
+    listed = client.get("/clusters", params={"days": "0"}).text
+    cluster, failures = re.search(r"<code>([0-9a-f-]{36})</code> · ([\d,]+) failures", listed).groups()
+    counted = one(
+        site, "select count(*) as n from AN.stg_failure_patterns where pattern_cluster_id = %s", (cluster,)
+    )
+    assert int(failures.replace(",", "")) == counted["n"]
     errors = client.get("/runs", params={"status": "error"}).text
     assert 'class="status error"' in errors and 'class="status success"' not in errors
     day = one(
