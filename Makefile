@@ -42,6 +42,7 @@ test: setup lint
 bench: setup
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/rollups.py
+	$(BIN)/python bench/pages.py
 
 clean:
 	rm -rf target logs .pytest_cache .ruff_cache
