@@ -48,6 +48,7 @@ bench: setup
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/rollups.py
 	$(BIN)/python bench/migrate.py
+	$(BIN)/python bench/pages.py
 
 clean:
 	rm -rf target logs .pytest_cache .ruff_cache

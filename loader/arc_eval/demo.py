@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from . import connection, dashboard, dbt, simulator
+from . import connection, dbt, simulator
 from .connection import Target
 from .text import printable
 
@@ -535,16 +535,22 @@ def run_demo(
         report = format_report(data)
     html_path = Path(html_path) if html_path else default_html_path()
     with progress.stage("dashboard") as note:
-        generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        from .web.export import render_snapshot
+
         html_path.parent.mkdir(parents=True, exist_ok=True)
-        connection.write_private(  # 0600: the dashboard shows stored error messages and configurations
-            html_path,
-            dashboard.render(
-                data, subtitle=f"generated {generated} · seed {seed} · {target.source} database"
-            ),
-        )
+        with psycopg.connect(target.conninfo) as conn:
+            snapshot = render_snapshot(conn, subtitle=f"seed {seed} · {target.source} database")
+        # 0600: the dashboard shows stored error messages and configurations
+        connection.write_private(html_path, snapshot)
         note["result"] = str(html_path)
     print(printable(report), file=out)
     print(f"dashboard: {html_path}", file=out)
+    print(
+        "live dashboard and review: arc-eval serve  (then open http://127.0.0.1:8765/; Ctrl-C stops it)",
+        file=out,
+    )
+    print("reviewer sign-in token: arc-eval serve --add-reviewer NAME", file=out)
+    if target.source == "embedded":
+        print("the embedded database keeps running; stop it with: arc-eval db down", file=out)
     print(f"total {progress.elapsed():.1f}s", file=out, flush=True)
     return DemoResult(target, written, data, report, html_path, made, dict(progress.timings), applied)

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from arc_eval import dashboard, dbt
+from arc_eval import dbt
 from arc_eval.connection import Target
 from arc_eval.demo import LOOP_RUNS, DemoResult, run_demo, simulate
 
@@ -156,30 +156,36 @@ def test_the_demo_closes_the_loop(demo: tuple[DemoResult, str]) -> None:
 
 
 class Sections(HTMLParser):
+    """Counts chart containers per section of the snapshot."""
+
     def __init__(self) -> None:
         super().__init__()
         self.current: str | None = None
-        self.svgs: dict[str, int] = {}
+        self.charts: dict[str, int] = {}
 
     def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
         if tag == "section":
-            self.current = dict(attrs).get("id")
-            self.svgs[self.current] = 0
-        elif tag == "svg" and self.current:
-            self.svgs[self.current] += 1
+            self.current = attributes.get("id")
+            self.charts[self.current] = 0
+        elif tag == "div" and "data-figure" in attributes and self.current:
+            self.charts[self.current] += 1
 
 
-def test_dashboard_has_every_chart_and_the_diffs(demo: tuple[DemoResult, str]) -> None:
-    result, _ = demo
+def test_dashboard_snapshot_has_every_page_and_the_diffs(demo: tuple[DemoResult, str]) -> None:
+    result, printed = demo
     document = Path(result.html_path).read_text()
     parser = Sections()
     parser.feed(document)
-    for section_id in dashboard.chart_section_ids():
-        assert parser.svgs.get(section_id) == 1, section_id
-    diffs = [r["diff"] for r in result.data["v_dashboard_pending_recommendations"] if r.get("diff")]
-    assert diffs
+    assert parser.charts["overview"] == 5
+    assert parser.charts["clusters"] == 1
+    for section in ("configs", "matrix", "recommendations"):
+        assert section in parser.charts, section
     assert '<pre class="diff">' in document
     assert '<span class="add">' in document
+    head = document.split("<main>", 1)[0]
+    assert "<script src=" not in head and "<link" not in head  # every script and style inline
+    assert "arc-eval serve" in printed
 
 
 def test_simulating_the_same_seed_again_adds_nothing(demo: tuple[DemoResult, str]) -> None:

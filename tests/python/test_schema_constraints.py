@@ -340,6 +340,7 @@ CASES: list[Case] = [
     Case("recommendations", "recommendations_description_check", {"description": "too short"}),
     Case("recommendations", "recommendations_confidence_check", {"confidence": 1.1}),
     Case("recommendations", "recommendations_feedback_score_check", {"feedback_score": 6}),
+    Case("recommendations", "recommendations_review_reason_check", {"review_reason": "x" * 2001}),
     Case("recommendations", "recommendations_review_status_check", {"review_status": "maybe"}),
     Case("recommendations", "valid_application", {"applied": True}),
     Case("recommendations", "valid_application", {"applied": False, "applied_at": NOW}),
