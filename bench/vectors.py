@@ -8,9 +8,9 @@ offline embedder separates the demo's failure kinds.
    same way are searched for their 10 nearest neighbours by cosine distance: first by an exact scan (no
    index), then through an HNSW index (m=16, ef_construction=64, pgvector's defaults, as the raw schema
    creates them) at each ``hnsw.ef_search`` of ``--ef``. It prints recall@10 against the exact scan and
-   queries per second for each, and picks the smallest ef_search reaching recall@10 >= 0.95 at >= 20x
-   the exact scan's speed (``arc_eval.core.HNSW_EF_SEARCH`` is the value the loader's clustering query
-   sets).
+   queries per second for each, and the smallest ef_search reaching recall@10 >= 0.95 at >= 20x the
+   exact scan's speed, next to ``arc_eval.core.HNSW_EF_SEARCH``, the value the loader's nearest-neighbour
+   queries set.
 2. Cluster purity. Failures of the demo's simulated history (``arc_eval.simulator``) are embedded with
    the offline embedder and clustered as the loader clusters them (nearest earlier failure, similarity
    >= the cluster threshold); purity (share of failures whose cluster's majority kind is their own kind)
