@@ -32,8 +32,7 @@ runs as (
         from {{ ref('stg_tool_usage') }} as tu
         where
             a.tool_name is not null
-            and tu.outcome_id = o.outcome_id
-            and tu.execution_time = o.execution_time
+            and {{ same_outcome('tu', 'o') }}
             and tu.tool_name = a.tool_name
     ) as tool on true
     where s.config_version_id = a.base_version_id or o.execution_time >= a.applied_at

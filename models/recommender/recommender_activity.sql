@@ -16,7 +16,7 @@ patterns as (
         o.config_id,
         count(*) as failure_patterns
     from {{ ref('stg_failure_patterns') }} as fp
-    inner join outcomes as o on fp.outcome_id = o.outcome_id and fp.execution_time = o.execution_time
+    inner join outcomes as o on {{ same_outcome('fp', 'o') }}
     group by o.config_id
 )
 

@@ -12,8 +12,7 @@ select
 from {{ ref('stg_failure_patterns') }} as fp
 inner join {{ ref('stg_outcomes') }} as o
     on
-        fp.outcome_id = o.outcome_id
-        and fp.execution_time = o.execution_time
+        {{ same_outcome('fp', 'o') }}
 inner join {{ ref('stg_simulations') }} as s on o.simulation_id = s.simulation_id
 inner join {{ ref('stg_config_versions') }} as cv on s.config_version_id = cv.version_id
 where fp.pattern_cluster_id is not null
