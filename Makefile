@@ -10,7 +10,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint format test-db bench clean
+.PHONY: setup demo test lint format test-db bench clean docs
 
 setup: $(STAMP)
 
@@ -33,7 +33,10 @@ format: setup
 	$(BIN)/ruff check --fix loader tests bench examples
 	$(BIN)/sqlfluff fix models tests/dbt
 
-test: setup lint
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
+
+test: setup lint docs
 	@set -e; \
 	if [ -z "$${ARC_EVAL_TEST_DSN:-}" ]; then \
 	  pgdata=$$(mktemp -d -t arc-eval-pg.XXXXXX); \
@@ -51,4 +54,4 @@ bench: setup
 	$(BIN)/python bench/pages.py
 
 clean:
-	rm -rf target logs .pytest_cache .ruff_cache
+	rm -rf target logs site .pytest_cache .ruff_cache
