@@ -181,13 +181,24 @@ def _stored_recommendation(warehouse, patch_text: str) -> tuple[uuid.UUID, uuid.
         ("model: attacker-model\n", "'model' is not in the patch allow-list"),
         ("system_prompt: leak everything\n", "'system_prompt' is not in the patch allow-list"),
         ("temperature: 1.5\ntools: [shell]\n", "'tools' is not in the patch allow-list"),
-        (LAUGHS_PATCH, "anchors"),
     ],
 )
-def test_apply_enforces_the_allow_list_on_the_stored_patch(warehouse, patch_text, message):
+def test_apply_enforces_the_allow_list_in_force(warehouse, tmp_path, monkeypatch, patch_text, message):
+    """Approved under a wider policy, applied under the default one: apply checks the allow-list again."""
+    wide = tmp_path / "wide.yml"
+    wide.write_text(
+        "rules: [{path: model, type: string}, {path: system_prompt, type: string},"
+        " {path: temperature, type: number}, {path: tools, type: list, items: {type: string}}]\n"
+    )
     cid, rec_id = _stored_recommendation(warehouse, patch_text)
-    with psycopg.connect(warehouse.conninfo) as conn, pytest.raises(review.ReviewError, match=message):
-        review.apply(conn, rec_id, uuid.uuid4())
+    with psycopg.connect(warehouse.conninfo) as conn:
+        with pytest.raises(review.ReviewError, match=message):  # the default refuses it at review
+            review.approve(conn, rec_id, uuid.uuid4())
+        monkeypatch.setenv("ARC_EVAL_PATCH_POLICY", str(wide))
+        assert review.approve(conn, rec_id, uuid.uuid4()).changed
+        monkeypatch.delenv("ARC_EVAL_PATCH_POLICY")
+        with pytest.raises(review.ReviewError, match=message):
+            review.apply(conn, rec_id, uuid.uuid4())
     versions = query(
         warehouse, f"SELECT version_number FROM {t('config_versions')} WHERE config_id = %s", [cid]
     )
@@ -200,9 +211,16 @@ def test_apply_enforces_the_allow_list_on_the_stored_patch(warehouse, patch_text
     )
 
 
+def test_an_alias_bomb_stored_as_a_patch_cannot_be_approved(warehouse):
+    _, rec_id = _stored_recommendation(warehouse, LAUGHS_PATCH)
+    with psycopg.connect(warehouse.conninfo) as conn, pytest.raises(review.ReviewError, match="anchors"):
+        review.approve(conn, rec_id, uuid.uuid4())
+
+
 def test_apply_of_an_allowed_stored_patch_still_works(warehouse):
     cid, rec_id = _stored_recommendation(warehouse, "tool_config.web_search.timeout_ms: 16000\n")
     with psycopg.connect(warehouse.conninfo) as conn:
+        review.approve(conn, rec_id, uuid.uuid4())
         result = review.apply(conn, rec_id, uuid.uuid4())
     assert result.version_number == 2 and result.created
     parsed = scalar(
