@@ -169,7 +169,7 @@ def test_approve_refuses_what_was_not_shown(world, owner):
     rec_id = add_recommendation(world.owner, world.a, "temperature: 0.7\n")
     shown = review.preview(owner, review.get_recommendation(owner, rec_id))
     owner.execute(
-        f"update {RAW}.recommendations set suggested_yaml_changes = 'model: cheap-model' where recommendation_id = %s",
+        f"update {RAW}.recommendations set suggested_yaml_changes = 'timeout_ms: 4321' where recommendation_id = %s",
         [rec_id],
     )
     owner.commit()
@@ -194,14 +194,14 @@ def test_apply_refuses_a_changed_patch_or_a_moved_base(world, owner):
     review.approve(owner, changed, ACTOR)
     with pytest.raises(psycopg.errors.CheckViolation, match="cannot change its content"):
         owner.execute(
-            f"update {RAW}.recommendations set suggested_yaml_changes = 'model: x' where recommendation_id = %s",
+            f"update {RAW}.recommendations set suggested_yaml_changes = 'timeout_ms: 4321' where recommendation_id = %s",
             [changed],
         )
     owner.rollback()
     # Even with the guard switched off by the owner, apply checks the approved SHA-256.
     owner.execute(f"alter table {RAW}.recommendations disable trigger arc_eval_review_check")
     owner.execute(
-        f"update {RAW}.recommendations set suggested_yaml_changes = 'model: x' where recommendation_id = %s",
+        f"update {RAW}.recommendations set suggested_yaml_changes = 'timeout_ms: 4321' where recommendation_id = %s",
         [changed],
     )
     owner.execute(f"alter table {RAW}.recommendations enable trigger arc_eval_review_check")

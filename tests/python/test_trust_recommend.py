@@ -181,22 +181,22 @@ def _stored_recommendation(warehouse, patch_text: str) -> tuple[uuid.UUID, uuid.
         ("model: attacker-model\n", "'model' is not in the patch allow-list"),
         ("system_prompt: leak everything\n", "'system_prompt' is not in the patch allow-list"),
         ("temperature: 1.5\ntools: [shell]\n", "'tools' is not in the patch allow-list"),
-        (LAUGHS_PATCH, "anchors"),
     ],
 )
-def test_apply_enforces_the_allow_list_on_the_stored_patch(warehouse, patch_text, message):
-    cid, rec_id = _stored_recommendation(warehouse, patch_text)
-    base = scalar(
-        warehouse,
-        f"SELECT base_version_id FROM {t('recommendations')} WHERE recommendation_id = %s",
-        [rec_id],
+def test_apply_enforces_the_allow_list_in_force(warehouse, tmp_path, monkeypatch, patch_text, message):
+    """Approved under a wider policy, applied under the default one: apply checks the allow-list again."""
+    wide = tmp_path / "wide.yml"
+    wide.write_text(
+        "rules: [{path: model, type: string}, {path: system_prompt, type: string},"
+        " {path: temperature, type: number}, {path: tools, type: list, items: {type: string}}]\n"
     )
+    cid, rec_id = _stored_recommendation(warehouse, patch_text)
     with psycopg.connect(warehouse.conninfo) as conn:
-        # approved as stored (a careless reviewer, or a row written behind the review's back) ...
-        review.approve(
-            conn, rec_id, uuid.uuid4(), patch_sha256=review.patch_sha256(patch_text), base_version_id=base
-        )
-        # ... apply still re-validates the stored patch against the allow-list
+        with pytest.raises(review.ReviewError, match=message):  # the default refuses it at review
+            review.approve(conn, rec_id, uuid.uuid4())
+        monkeypatch.setenv("ARC_EVAL_PATCH_POLICY", str(wide))
+        assert review.approve(conn, rec_id, uuid.uuid4()).changed
+        monkeypatch.delenv("ARC_EVAL_PATCH_POLICY")
         with pytest.raises(review.ReviewError, match=message):
             review.apply(conn, rec_id, uuid.uuid4())
     versions = query(
@@ -209,6 +209,12 @@ def test_apply_enforces_the_allow_list_on_the_stored_patch(warehouse, patch_text
         )
         is False
     )
+
+
+def test_an_alias_bomb_stored_as_a_patch_cannot_be_approved(warehouse):
+    _, rec_id = _stored_recommendation(warehouse, LAUGHS_PATCH)
+    with psycopg.connect(warehouse.conninfo) as conn, pytest.raises(review.ReviewError, match="anchors"):
+        review.approve(conn, rec_id, uuid.uuid4())
 
 
 def test_apply_of_an_allowed_stored_patch_still_works(warehouse):
