@@ -104,7 +104,7 @@ def _runnable(page: Path) -> list[str]:
 RUNNABLE = [(page, line) for page in PAGES for line in _runnable(page)]
 
 
-def test_walkthroughs_run_against_a_real_warehouse(make_database) -> None:
+def test_walkthroughs_run_against_a_real_warehouse(make_database, tmp_path) -> None:
     assert RUNNABLE, "the guides hold at least one walkthrough that the tests run"
     target = make_database("walk")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "TIMESCALEDB_"))}

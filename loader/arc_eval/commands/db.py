@@ -25,7 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run_dbt = subparsers.add_parser(
         "dbt", help="run any dbt command against the chosen database, e.g. `arc-eval dbt build`"
     )
-    run_dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
+    run_dbt.add_argument(
+        "dbt_args",
+        nargs=argparse.REMAINDER,
+        help="the dbt command and its options, e.g. build --select MODEL",
+    )
     run_dbt.set_defaults(func=dbt_command)
 
 

@@ -36,13 +36,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     exp = subparsers.add_parser(
         "export", help="write every raw table to DIR as CSV with headers (+ manifest)"
     )
-    exp.add_argument("directory", type=Path, metavar="DIR")
+    exp.add_argument(
+        "directory", type=Path, metavar="DIR", help="folder to write one CSV file per table into (created)"
+    )
     exp.set_defaults(func=export_command)
 
     imp = subparsers.add_parser(
         "import", help="load a folder written by `arc-eval export` into the chosen database, then check it"
     )
-    imp.add_argument("directory", type=Path, metavar="DIR")
+    imp.add_argument("directory", type=Path, metavar="DIR", help="folder written by `arc-eval export`")
     imp.set_defaults(func=import_command)
 
 

@@ -76,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing = actions.add_parser("list", help="list recommendations, newest first")
     listing.add_argument("--state", choices=review.REVIEW_STATES, help="only this state")
     listing.add_argument("--config", metavar="NAME", help="only this configuration")
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--limit", type=int, default=50, help="at most this many (default %(default)s)")
     listing.set_defaults(func=list_command)
     show = actions.add_parser("show", help="show one recommendation, its YAML patch and the resulting diff")
     show.add_argument("id", help="recommendation id or unambiguous prefix")
@@ -101,7 +101,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action.set_defaults(func=review_command)
     fb = actions.add_parser("feedback", help="score a recommendation from 1 (useless) to 5 (excellent)")
     fb.add_argument("id", help="recommendation id or unambiguous prefix")
-    fb.add_argument("score", type=int, choices=range(1, 6), metavar="SCORE")
+    fb.add_argument(
+        "score", type=int, choices=range(1, 6), metavar="SCORE", help="1 (useless) to 5 (excellent)"
+    )
     _add_user(fb)
     fb.set_defaults(func=feedback_command)
 

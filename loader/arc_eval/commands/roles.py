@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         func=list_command
     )
     remove = actions.add_parser("remove", help="drop a login and its mapping")
-    remove.add_argument("name")
+    remove.add_argument("name", help="login name to drop (its tenant mapping goes with it)")
     remove.set_defaults(func=remove_command)
 
 
