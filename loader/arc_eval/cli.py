@@ -49,6 +49,7 @@ EXAMPLES: dict[str, list[str]] = {
     "maintain": ["arc-eval maintain --dry-run", "arc-eval maintain"],
     "recommend": [
         "arc-eval recommend --dry-run",
+        "arc-eval recommend --dry-run --show-prompt",
         "arc-eval recommend --window 30d --config support-agent",
         "ARC_EVAL_LLM_API_KEY=... arc-eval recommend --provider openai",
     ],

@@ -342,7 +342,12 @@ def test_cli_recommend_list_show(history, monkeypatch, capsys):
     monkeypatch.setenv("ARC_EVAL_DSN", target.conninfo)
     assert cli.main(["recommend", "--dry-run", "--config", "support-bot", "--window", "7d"]) == 0
     out = capsys.readouterr().out
-    assert "=== prompt ===" in out and "support-bot" in out and "nothing was written" in out
+    assert "support-bot" in out and "nothing was written" in out
+    assert "=== prompt" not in out and "--show-prompt" in out  # a summary first, the prompt on request
+    assert len(max(out.splitlines(), key=len)) < 400
+    assert cli.main(["recommend", "--dry-run", "--show-prompt", "--config", "support-bot"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.index("nothing was written") < shown.index("=== prompt (")
     assert cli.main(["recommend", "--config", "support-bot"]) == 0
     capsys.readouterr()
     assert cli.main(["recommendations", "list", "--config", "support-bot", "--state", "pending"]) == 0
@@ -448,10 +453,15 @@ def test_dry_run_never_calls_a_paid_provider_and_needs_no_key(conn, history, mon
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ARC_EVAL_DSN", target.conninfo)
     before = counts(conn)
-    assert cli.main(["recommend", "--provider", "openai", "--dry-run", "--config", "support-bot"]) == 0
+    assert (
+        cli.main(
+            ["recommend", "--provider", "openai", "--dry-run", "--show-prompt", "--config", "support-bot"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "provider: openai  model: gpt-4o-mini  temperature: 0.1  (not called in a dry run)" in out
-    assert "=== prompt ===" in out and "would write 0," in out
+    assert "=== prompt (" in out and "would write 0," in out
     with FakeLLM([recommendations_reply([])]) as fake:
         monkeypatch.setenv("ARC_EVAL_LLM_BASE_URL", fake.base_url)
         monkeypatch.setenv("ARC_EVAL_LLM_API_KEY", "sk-dry-run")

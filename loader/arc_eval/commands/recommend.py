@@ -65,7 +65,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_user(rec)
     rec.add_argument(
-        "--dry-run", action="store_true", help="print the prompt and what would be written; write nothing"
+        "--dry-run", action="store_true", help="print a summary of what would be written; write nothing"
+    )
+    rec.add_argument(
+        "--show-prompt", action="store_true", help="also print the whole prompt sent to the provider"
     )
     rec.set_defaults(func=recommend_command)
 
@@ -123,10 +126,13 @@ def recommend_command(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
         )
     if args.dry_run:
-        print("=== prompt ===")
-        _print(result.prompt.text)
         print("=== would write (dry run: nothing was written) ===")
     _print(engine.describe(result))
+    if args.show_prompt:
+        print(f"\n=== prompt ({len(result.prompt.text):,} characters) ===")
+        _print(result.prompt.text)
+    elif args.dry_run:
+        print(f"(the prompt, {len(result.prompt.text):,} characters, is shown with --show-prompt)")
     return 0 if result.status == "completed" else 1
 
 
