@@ -157,7 +157,7 @@ def timeout_rule(inputs: Mapping[str, Any], cfg: Mapping[str, Any]) -> Iterator[
         )
     if slow:
         evidence.append(
-            "in the last 30 days "
+            "in the 30-day scenario window "
             + ", ".join(
                 f"{r['scenario_id']} timed out {int(_num(r.get('timeouts')))} of {int(_num(r.get('executions')))} times"
                 for r in slow[:3]
@@ -392,7 +392,8 @@ def scenario_rule(inputs: Mapping[str, Any], cfg: Mapping[str, Any]) -> Iterator
         "scenario_addition",
         "simulation",
         str(easy[0]["last_simulation_id"]),
-        f"Scenarios {', '.join(names)} had no failure in 30 days ({runs} runs on {cfg['name']}); "
+        f"{'Scenario' if len(names) == 1 else 'Scenarios'} {', '.join(names)} had no failure in the 30-day"
+        f" scenario window ({runs} runs on {cfg['name']}); "
         "add harder variants of them so the evaluation still discriminates.",
         {"evaluation.harder_variants_of": wanted},
         "scenario_coverage",
