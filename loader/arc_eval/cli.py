@@ -8,6 +8,8 @@ import logging
 import pkgutil
 import sys
 
+import psycopg
+
 from . import __version__, commands
 from .connection import redact_text
 from .settings import missing_extra
@@ -116,6 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _chosen_by() -> str:
+    """Which setting chose the database, for an error message (never starts a server, never shows a value)."""
+    from .connection import resolve
+
+    try:
+        return f"chosen by {resolve(start_embedded=False).source}"
+    except Exception:
+        return "(no database configured)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -134,6 +146,15 @@ def main(argv: list[str] | None = None) -> int:
         if message is None or args.verbose:
             raise
         print(f"arc-eval {args.command}: {message}", file=sys.stderr)
+        return 1
+    except psycopg.OperationalError as exc:  # the server could not be reached: say which setting chose it
+        if args.verbose:
+            raise
+        reason = printable(redact_text(str(exc).strip().splitlines()[0] if str(exc).strip() else "no reason"))
+        print(
+            f"arc-eval {args.command}: cannot connect to the database {_chosen_by()}: {reason}",
+            file=sys.stderr,
+        )
         return 1
     except Exception as exc:  # one clear line, not a traceback, for expected failures
         if args.verbose:

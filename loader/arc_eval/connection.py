@@ -140,7 +140,7 @@ def parse_dsn(dsn: str, variable: str) -> dict[str, str]:
     """``conninfo_to_dict(dsn)``; on failure a :class:`ConnectionError` naming ``variable`` and the
     problem, with every quoted fragment that is not a libpq keyword left out (it may be a secret)."""
     try:
-        return conninfo_to_dict(dsn)
+        params = conninfo_to_dict(dsn)
     except Exception as exc:
         keywords = _libpq_keywords()
         problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -153,6 +153,12 @@ def parse_dsn(dsn: str, variable: str) -> dict[str, str]:
             f"{variable} is not a valid libpq connection string or URI ({redact_text(problem)}); "
             "its value is not shown because it may hold a password"
         ) from None
+    _check_port(params.get("port"), f"{variable}: the port")
+    if "@" in str(params.get("host") or ""):  # what follows a second '@' may be part of a password: not shown
+        raise ConnectionError(
+            f"{variable}: the host part contains '@'; write '@' in a user name or password as %40"
+        )
+    return params
 
 
 def write_private(path: Path, text: str) -> None:

@@ -820,6 +820,9 @@ ROW_ENCODING_ERRORS = (UnicodeError, ValueError, TypeError, OverflowError, psyco
 def is_row_error(exc: BaseException) -> bool:
     """Whether ``exc`` was caused by a row's content (as opposed to the connection or the server)."""
     state = getattr(exc, "sqlstate", None)
+    if state == "42501":  # a row outside the writer's tenant is that row's fault; a missing grant is not
+        message = getattr(getattr(exc, "diag", None), "message_primary", None) or ""
+        return message.startswith("new row violates row-level security policy")
     if state:
         return state[:2] in ROW_ERROR_CLASSES
     if isinstance(exc, psycopg.Error) and not isinstance(exc, psycopg.DataError):

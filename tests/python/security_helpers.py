@@ -101,7 +101,9 @@ def add_recommendation(
             f"insert into {RAW}.recommendations (recommendation_id, source_type, source_id, recommendation_type, description,"
             " suggested_yaml_changes, impact_estimate, confidence, session_id, config_id, base_version_id)"
             " values (%s, 'simulation', %s, 'config_change', 'Lower the temperature a little', %s,"
-            ' \'{"metric": "reliability", "expected_delta": 0.05}\', %s, %s, %s, %s)',
+            ' \'{"metric": "reliability", "expected_delta": 0.05}\', %s, %s, %s,'
+            # made against the configuration's current version, as the recommender does
+            f" (select latest_version_id from {RAW}.configurations where config_id = %s))",
             [
                 rec_id,
                 tenant.simulation_id,
@@ -109,7 +111,7 @@ def add_recommendation(
                 confidence,
                 session_id,
                 tenant.config_id,
-                tenant.version_id,
+                tenant.config_id,
             ],
         )
     return rec_id

@@ -234,7 +234,7 @@ def test_loader_with_a_writer_dsn_is_refused_everything_else(world):
         with pytest.raises(ValidationError, match="version_id"):
             db.start_simulation(b.version_id, [b.scenario_id])
         assert db.get_simulation(b.simulation_id) is None
-        # Writing under tenant B is refused by row-level security, and the rows stay buffered.
+        # A row under tenant B is refused by row-level security: dead-lettered, costing only itself.
         db.record_outcome(
             simulation_id=b.simulation_id,
             scenario_id=b.scenario_id,
@@ -245,9 +245,24 @@ def test_loader_with_a_writer_dsn_is_refused_everything_else(world):
             cost_usd=0.0,
             trajectory={"start_time": "now", "status": "success"},
         )
-        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
-            db.flush()
-        db._buffers.take()  # drop the refused row so close() does not retry it
+        own = db.record_outcome(
+            simulation_id=a.simulation_id,
+            scenario_id=a.scenario_id,
+            status="success",
+            reliability_score=1.0,
+            execution_time_ms=1.0,
+            tokens_used=1,
+            cost_usd=0.0,
+            trajectory={"start_time": "now", "status": "success"},
+        )
+        refused = [d for result in db.flush() for d in result.dead_letters]
+        assert len(refused) == 1 and "row-level security" in refused[0][1] and refused[0][2] == "42501"
+    with psycopg.connect(world.logins["writer_a"]) as conn:  # the writer sees its own row landed
+        assert (
+            conn.execute(f"select count(*) from {RAW}.outcomes where outcome_id = %s", [own]).fetchone()[0]
+            == 1
+        )
+    with ArcEval(world.logins["writer_a"], flush_interval=None, pool_min=1, pool_max=1) as db:
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
             db.create_configuration("stolen name", USER_B)
         # No review bypass through the loader API.
