@@ -347,7 +347,7 @@ def test_cli_recommend_list_show(history, monkeypatch, capsys):
     assert len(max(out.splitlines(), key=len)) < 400
     assert cli.main(["recommend", "--dry-run", "--show-prompt", "--config", "support-bot"]) == 0
     shown = capsys.readouterr().out
-    assert shown.index("nothing was written") < shown.index("=== prompt (") < shown.index("support-bot")
+    assert shown.index("nothing was written") < shown.index("=== prompt (") < shown.rindex("support-bot")
     assert cli.main(["recommend", "--config", "support-bot"]) == 0
     capsys.readouterr()
     assert cli.main(["recommendations", "list", "--config", "support-bot", "--state", "pending"]) == 0
