@@ -8,19 +8,28 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# The demo installs what it runs (the `all` extra); the tests add the dev tools (the `dev` extra).
+DEMO_STAMP := $(VENV)/.installed-all
+STAMP := $(VENV)/.installed-dev
 
-.PHONY: setup demo test lint format test-db bench clean docs
+.PHONY: setup demo-setup demo test lint format test-db bench clean docs
 
 setup: $(STAMP)
+demo-setup: $(DEMO_STAMP)
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-demo: setup
+$(DEMO_STAMP): pyproject.toml $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e '.[all]'
+	touch $(DEMO_STAMP)
+
+$(STAMP): pyproject.toml $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP) $(DEMO_STAMP)
+
+demo: demo-setup
 	$(BIN)/arc-eval demo
 
 lint: setup
