@@ -115,3 +115,33 @@ def test_every_command_has_help_examples_that_parse_and_every_option_is_explaine
         for line in lines:
             argv = shlex.split(line.split("arc-eval ", 1)[1])
             parser.parse_args(argv)  # raises SystemExit on a bad example
+
+
+def test_bad_connection_strings_name_the_variable_and_never_the_secret() -> None:
+    cases = {
+        "not a dsn": ("ARC_EVAL_DSN is not a valid libpq connection string", "not a dsn"),
+        "postgres://bad@@host:xx/db": ("ARC_EVAL_DSN: the port must be a port number", "@host"),
+        f"postgres://u:p@{SECRET}@db.internal:5432/d": ("ARC_EVAL_DSN: the host part contains '@'", SECRET),
+        f"postgres://u:{SECRET}@nohost.invalid:5432/d": (
+            "cannot connect to the database chosen by ARC_EVAL_DSN",
+            SECRET,
+        ),
+    }
+    for dsn, (expected, hidden) in cases.items():
+        for command in ("doctor", "init"):
+            result = _cli(command, env=_env(ARC_EVAL_DSN=dsn), timeout=120)
+            assert result.returncode == 1, (dsn, command, result.stderr)
+            line = result.stderr.strip().splitlines()[-1]
+            assert line.startswith(f"arc-eval {command}: ") and expected in line, (dsn, command, line)
+            assert hidden not in result.stdout + result.stderr, (dsn, command)
+            assert "Traceback" not in result.stderr
+
+
+def test_no_color_is_respected_even_on_a_terminal(monkeypatch) -> None:
+    from arc_eval import dbt
+
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert dbt._colour() is True
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert dbt._colour() is False
