@@ -182,8 +182,18 @@ def test_the_ledger_classifies_right_and_wrong_predictions(
     make_database: Callable[[str], Target],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    tmp_path,
 ) -> None:
     target = make_database("loop")
+    # This team lets recommendations change the model (the default allow-list does not): its own policy.
+    from importlib import resources
+
+    shipped = resources.files("arc_eval.recommend").joinpath("patch_policy.yml").read_text("utf-8")
+    policy = tmp_path / "policy.yml"
+    policy.write_text(
+        shipped.replace("rules:\n", "rules:\n  - {path: model, type: string, max_length: 100}\n", 1)
+    )
+    monkeypatch.setenv("ARC_EVAL_PATCH_POLICY", str(policy))
     dbt.init_warehouse(target)
     past = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(days=2)
     with psycopg.connect(target.conninfo) as conn:
@@ -238,6 +248,7 @@ def test_the_ledger_classifies_right_and_wrong_predictions(
     }
     with psycopg.connect(target.conninfo) as conn:
         for rec_id in result.recommendation_ids:
+            assert review.approve(conn, rec_id, owner).changed
             assert review.apply(conn, rec_id, owner).created
         new = {
             name: review.get_recommendation(conn, rec_of[str(configs[name])])["applied_version_id"]

@@ -121,10 +121,17 @@ def test_every_accepted_values_test_reads_the_source():
             match = re.match(r"\s*values:\s*(.*)$", line)
             if match and "raw_rules" not in match.group(1):
                 literal.append(f"{path.relative_to(ROOT)}:{line_no}: {match.group(1) or '(block list)'}")
-    # Two lists are not raw rules: the verdicts config_version_comparison computes and the active
-    # simulation states the dashboard shows.
+    # The other lists are not raw rules but values the models compute: the active simulation states the
+    # dashboard shows, the queue's states (the review status, or applied), the ledger's metric names, states
+    # and predictions, and the comparison's verdicts.
     assert literal == [
         "models/dashboard/_dashboard__models.yml:22: [pending, running]",
+        "models/dashboard/_dashboard__models.yml:178: [pending, approved, rejected, applied]",
+        "models/ledger/_ledger__models.yml:19: [reliability, success_rate, failure_rate, timeout_rate, cost_usd,"
+        " execution_time_ms, tool_success_rate]",
+        "models/ledger/_ledger__models.yml:168: [awaiting data, measured]",
+        "models/ledger/_ledger__models.yml:210: [improvement, regression, no_significant_change]",
+        "models/ledger/_ledger__models.yml:216: [confirmed, contradicted, not significant, metric not measured]",
         "models/llm/_llm__models.yml:314: [regression, improvement, no_significant_change]",
     ]
 

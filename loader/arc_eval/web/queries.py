@@ -19,6 +19,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from .. import dbt
+from ..raw_rules import OUTCOME_STATUSES
 
 DAY_CHOICES = (7, 14, 30, 90, 0)  # 0: all history
 DEFAULT_DAYS = 30
@@ -322,8 +323,8 @@ class RunFilters:
         if version:
             _uuid("version", version)
         status = params.get("status", "") or ""
-        if status and status not in ("success", "error", "timeout", "cancelled"):
-            raise FilterError("status: must be one of success, error, timeout, cancelled")
+        if status and status not in OUTCOME_STATUSES:
+            raise FilterError(f"status: must be one of {', '.join(OUTCOME_STATUSES)}")
         day_text = params.get("day", "") or ""
         day = None
         if day_text:
