@@ -110,13 +110,18 @@ def _connect(target: Target | str) -> psycopg.Connection:
     return conn
 
 
+# Tables that belong to one server, not to the data: the logins of its principals (database roles, which
+# a dump of one database does not carry either) are set up on each server with `arc-eval principal add`.
+SERVER_LOCAL = frozenset({"arc_eval_principals"})
+
+
 def _tables(conn: psycopg.Connection, schema: str) -> list[str]:
     rows = conn.execute(
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY c.relname",
         [schema],
     ).fetchall()
-    return [r[0] for r in rows]
+    return [r[0] for r in rows if r[0] not in SERVER_LOCAL]
 
 
 def _columns(conn: psycopg.Connection, schema: str, table: str) -> list[tuple[str, str, bool]]:
@@ -279,11 +284,22 @@ def _last_key(conn: psycopg.Connection, schema: str, table: Table) -> tuple[Any,
 
 
 def _own_triggers(conn: psycopg.Connection, schema: str, table: Table) -> list[str]:
-    """Triggers whose function lives in the raw schema (arc-eval's own, such as the audit trigger)."""
+    """Row triggers whose function lives in the raw schema (arc-eval's own, such as the audit trigger and the
+    review guards), which the copy turns off. Statement triggers stay on (the one on hypertables takes the
+    writer's grants off each new chunk), and so does every trigger of a hypertable, since TimescaleDB
+    cannot turn them off."""
+    if conn.execute(
+        "SELECT to_regclass('timescaledb_information.hypertables') IS NOT NULL AND EXISTS ("
+        " SELECT 1 FROM timescaledb_information.hypertables"
+        " WHERE hypertable_schema = %s AND hypertable_name = %s)",
+        [schema, table.name],
+    ).fetchone()[0]:
+        return []
     rows = conn.execute(
         "SELECT t.tgname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
         "JOIN pg_namespace n ON n.oid = p.pronamespace "
-        "WHERE t.tgrelid = %s::regclass AND NOT t.tgisinternal AND n.nspname = %s ORDER BY 1",
+        "WHERE t.tgrelid = %s::regclass AND NOT t.tgisinternal AND n.nspname = %s"
+        " AND t.tgtype & 1 = 1 ORDER BY 1",
         [f'"{schema}"."{table.name}"', schema],
     ).fetchall()
     return [r[0] for r in rows]
