@@ -235,6 +235,18 @@ def test_recommendation_filters_show_the_threshold(site: Site, client: TestClien
     shown = page.count('class="rec-id"')
     every = client.get("/recommendations", params={"state": "all"}).text.count('class="rec-id"')
     assert every >= shown
+    # The recommender no longer writes a patch that is already pending; a twin written another way (an
+    # older release, a hand-made row) is still marked as one.
+    raw = dbt.raw_schema()
+    with psycopg.connect(site.target.conninfo) as conn:
+        conn.execute(
+            f"insert into {raw}.recommendations (recommendation_id, source_type, source_id, recommendation_type,"
+            " description, suggested_yaml_changes, impact_estimate, confidence, session_id, config_id,"
+            " base_version_id) select gen_random_uuid(), source_type, source_id, recommendation_type,"
+            " description, suggested_yaml_changes, impact_estimate, confidence, session_id, config_id,"
+            f" base_version_id from {raw}.recommendations where recommendation_id = %s",
+            [pending(site)[0]["recommendation_id"]],
+        )
     queue = client.get("/recommendations").text
     assert "duplicate of" in queue
     lazy = re.search(r'hx-get="(/recommendations/[0-9a-f-]+/diff)"', queue).group(1)
@@ -310,7 +322,10 @@ def test_review_actions_are_recorded(site: Site, client: TestClient) -> None:
     card = page.split(f'id="v{version["version_number"]}"', 1)[1].split("</article>", 1)[0]
     assert str(first) in card and "current" in card  # lineage: recommendation -> version
     again = client.post(f"/recommendations/{second}/apply", headers=headers)
-    assert "rejected; approve it first" in again.text  # the review path's own rule, shown in place
+    assert "re-open and approve it first" in again.text  # the review path's own rule, shown in place
+    assert 'button class="reopen"' in again.text and 'button class="apply"' not in again.text
+    reopened = client.post(f"/recommendations/{second}/reopen", headers=headers)
+    assert "re-opened by alice" in reopened.text and 'button class="approve"' in reopened.text
     form = client.post(f"/recommendations/{first}/apply", data={"csrf_token": token}, follow_redirects=False)
     assert form.status_code == 303  # without htmx: back to the queue
 

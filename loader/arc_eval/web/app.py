@@ -31,7 +31,7 @@ from . import auth, pages, queries
 log = logging.getLogger(__name__)
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 MAX_REASON = 2000
-ACTIONS = ("approve", "reject", "apply")
+ACTIONS = ("approve", "reject", "reopen", "apply")
 
 
 class App:
@@ -240,10 +240,13 @@ class App:
                         if shown_base
                         else None,
                     )
-                    message = result.message if result.changed else f"nothing changed: {result.message}"
+                    message = f"approved by {account.name}" if result.changed else result.message
                 elif action == "reject":
                     result = review.reject(conn, rec_id, account.user_id, reason=reason)
-                    message = result.message if result.changed else f"nothing changed: {result.message}"
+                    message = f"rejected by {account.name}" if result.changed else result.message
+                elif action == "reopen":
+                    result = review.reopen(conn, rec_id, account.user_id)
+                    message = f"re-opened by {account.name}" if result.changed else result.message
                 else:
                     result = review.apply(conn, rec_id, account.user_id)
                     message = (
