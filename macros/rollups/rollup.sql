@@ -492,6 +492,8 @@
         {%- set target_relation = this.incorporate(type='view') -%}
         {%- if kind is not none and (rebuild or kind != 'continuous_aggregate') -%}
             {% call statement('drop_existing') %}{{ arc_eval_drop_any(this, kind) }}{% endcall %}
+            {#- the drop cascades to views built on this rollup: dbt's cache must forget them too -#}
+            {%- do adapter.cache_dropped(this) -%}
         {%- endif -%}
         {% call statement('main') -%}
             create materialized view if not exists {{ this }}
@@ -560,6 +562,8 @@
         {%- else -%}
             {%- if kind is not none -%}
                 {% call statement('drop_existing') %}{{ arc_eval_drop_any(this, kind) }}{% endcall %}
+            {#- the drop cascades to views built on this rollup: dbt's cache must forget them too -#}
+            {%- do adapter.cache_dropped(this) -%}
             {%- endif -%}
             {% call statement('main') -%}
                 create table {{ this }} as (
