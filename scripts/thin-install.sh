@@ -28,7 +28,7 @@ trap cleanup EXIT
 
 # Build from a copy of the sources, so the work tree gets no build folders.
 mkdir -p "$work/src"
-cp -r pyproject.toml README.md loader "$work/src/"
+cp -r pyproject.toml README.md dbt_project.yml loader "$work/src/"  # the package ships dbt_project.yml (a link)
 find "$work/src" -name '*.egg-info' -prune -exec rm -rf {} +
 
 # Both venvs are made without pip and setuptools (about 27 MB of tooling that a sandbox image does not
