@@ -29,14 +29,17 @@ refuses ``COPY FROM``, so the writer's loader stages every batch (COPY into a te
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
 import json
+import multiprocessing
 import os
+import queue
 import random
 import shutil
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,6 +48,7 @@ import time
 import uuid
 import warnings
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -71,75 +75,92 @@ WORDS = [
 ]
 
 
-class LatencyProxy:
-    """A TCP proxy on loopback that delays each direction by ``one_way_ms``, on its own event loop thread.
+def _delay_pipe(source: socket.socket, sink: socket.socket, delay: float) -> None:
+    """Copy ``source`` to ``sink``, each chunk ``delay`` seconds after it was read (two threads: the
+    reader never waits for the writer, so latency adds no bandwidth limit)."""
+    chunks: queue.SimpleQueue = queue.SimpleQueue()
 
-    Every chunk read is written to the other side ``one_way_ms`` after it was read, in order; the proxy
-    adds latency, not a bandwidth limit (a round trip costs ``2 * one_way_ms``).
-    """
+    def deliver() -> None:
+        while True:
+            due, data = chunks.get()
+            wait = due - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            if not data:
+                with contextlib.suppress(OSError):
+                    sink.shutdown(socket.SHUT_WR)
+                return
+            try:
+                sink.sendall(data)
+            except OSError:
+                return
+
+    threading.Thread(target=deliver, daemon=True).start()
+    while True:
+        try:
+            data = source.recv(65536)
+        except OSError:
+            data = b""
+        chunks.put((time.monotonic() + delay, data))
+        if not data:
+            return
+
+
+def _proxy_process(upstream: tuple[str, int], delay: float, ready: Any) -> None:
+    """The proxy's own process: a thread pair per direction of each connection."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    ready.send(listener.getsockname()[1])
+    while True:
+        client, _ = listener.accept()
+        try:
+            server = socket.create_connection(upstream)
+        except OSError:
+            client.close()
+            continue
+        for sock in (client, server):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for source, sink in ((client, server), (server, client)):
+            threading.Thread(target=_delay_pipe, args=(source, sink, delay), daemon=True).start()
+
+
+class LatencyProxy:
+    """A TCP proxy on loopback that delays each direction by ``one_way_ms`` (a round trip costs
+    ``2 * one_way_ms`` more than direct), in its own process so that it takes no CPU time from the
+    client being measured. Latency, not a bandwidth limit."""
 
     def __init__(self, upstream_host: str, upstream_port: int, one_way_ms: float) -> None:
-        self.upstream = (upstream_host, upstream_port)
-        self.delay = one_way_ms / 1000.0
+        context = multiprocessing.get_context("spawn")
+        self._ready, ready = context.Pipe()
+        self._process = context.Process(
+            target=_proxy_process,
+            args=((upstream_host, upstream_port), one_way_ms / 1000.0, ready),
+            daemon=True,
+        )
         self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="latency-proxy", daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
-        self.port = self._server.sockets[0].getsockname()[1]
-        self._ready.set()
-        self._loop.run_forever()
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        queue: asyncio.Queue = asyncio.Queue()
-
-        async def deliver() -> None:
-            while True:
-                due, data = await queue.get()
-                wait = due - self._loop.time()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                if not data:
-                    break
-                writer.write(data)
-                await writer.drain()
-            with contextlib.suppress(OSError):
-                writer.close()
-
-        sender = asyncio.ensure_future(deliver())
-        try:
-            while True:
-                data = await reader.read(65536)
-                queue.put_nowait((self._loop.time() + self.delay, data))
-                if not data:
-                    break
-        except OSError:
-            queue.put_nowait((self._loop.time(), b""))
-        await sender
-
-    async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        try:
-            server_reader, server_writer = await asyncio.open_connection(*self.upstream)
-        except OSError:
-            client_writer.close()
-            return
-        with contextlib.suppress(OSError):
-            await asyncio.gather(
-                self._pipe(client_reader, server_writer), self._pipe(server_reader, client_writer)
-            )
 
     def __enter__(self) -> LatencyProxy:
-        self._thread.start()
-        self._ready.wait(10)
+        self._process.start()
+        if not self._ready.poll(30):
+            raise SystemExit("the latency proxy did not start")
+        self.port = self._ready.recv()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._server.close)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
+        self._process.terminate()
+        self._process.join(timeout=10)
+
+
+def round_trip_ms(target: Target, samples: int = 300) -> float:
+    """The median time of ``SELECT 1`` on ``target``: the round trip a row-at-a-time INSERT pays."""
+    with psycopg.connect(target.conninfo, autocommit=True) as conn:
+        for _ in range(20):
+            conn.execute("SELECT 1")
+        times = []
+        for _ in range(samples):
+            start = time.perf_counter()
+            conn.execute("SELECT 1")
+            times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
 
 
 def via(target: Target, port: int) -> Target:
@@ -390,7 +411,9 @@ def main(argv: list[str] | None = None) -> int:
                     proxy = proxies.enter_context(LatencyProxy(host, port, rtt / 2))
                     paths.append((f"{rtt:g} ms RTT", rtt, via(target, proxy.port)))
                 for path, rtt, reach in paths:
-                    print(f"measuring: {path}", flush=True)
+                    print(
+                        f"measuring: {path} (SELECT 1 round trip {round_trip_ms(reach):.2f} ms)", flush=True
+                    )
                     reset(conn, schema)
                     seconds = run_psql(psql, reach, schema, rows, tmp)
                     assert count(conn, schema) == len(rows)
