@@ -67,6 +67,12 @@
     {%- if not caps['continuous_aggregates'] -%}
         {{ return('incremental') }}
     {%- endif -%}
+    {%- if model.refs | length > 0 -%}
+        {%- if explain -%}
+            {{ log("arc_eval: " ~ this ~ " is an incremental table: it reads other models (a continuous aggregate reads one hypertable)", info=true) }}
+        {%- endif -%}
+        {{ return('incremental') }}
+    {%- endif -%}
     {%- set sources = [] -%}
     {%- for node_source in model.sources -%}
         {%- do sources.append(source(node_source[0], node_source[1])) -%}

@@ -11,6 +11,7 @@ select
     o.execution_time_ms,
     o.tokens_used,
     o.cost_usd,
+    o.created_at,
     s.config_version_id as version_id,
     cv.config_id,
     cv.version_number,

@@ -1,6 +1,7 @@
 -- Each configuration version against its predecessor in the same configuration, paired by scenario.
 -- Means are over the scenarios both versions ran, each scenario weighted equally. The verdict comes from
 -- an exact two-sided sign test on the per-scenario differences of mean reliability (ties dropped).
+-- Per-scenario statistics come from the hourly outcome statistics (exact and live: macros/rollups/live.sql).
 with versions as (
     select
         config_id,
@@ -12,17 +13,24 @@ with versions as (
     where not is_deleted
 ),
 
+stats as (
+    {{ arc_eval_live_stats(
+        'outcome_stats_hourly', 'int_outcomes_enriched', ['version_id', 'scenario_id'],
+        arc_eval_outcome_measures()
+    ) }}
+),
+
 scenario_stats as (
     select
-        o.version_id,
-        o.scenario_id,
-        count(*) as executions,
-        avg(o.reliability_score) as mean_reliability,
-        avg((o.status = 'success')::int::double precision) as success_rate,
-        avg(o.cost_usd::double precision) as mean_cost_usd,
-        avg(o.execution_time_ms) as mean_execution_time_ms
-    from {{ ref('int_outcomes_enriched') }} as o
-    group by o.version_id, o.scenario_id
+        version_id,
+        scenario_id,
+        sum(executions)::bigint as executions,
+        sum(reliability_sum) / sum(executions) as mean_reliability,
+        sum(successes) / sum(executions)::double precision as success_rate,
+        sum(cost_sum) / sum(executions) as mean_cost_usd,
+        sum(duration_sum) / sum(executions) as mean_execution_time_ms
+    from stats
+    group by version_id, scenario_id
 ),
 
 paired as (

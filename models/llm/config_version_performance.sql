@@ -1,17 +1,25 @@
 -- One row per configuration version: its outcomes over all history (zero when it never ran).
-with version_outcomes as (
+-- From the hourly outcome statistics (exact and live: see macros/rollups/live.sql).
+with stats as (
+    {{ arc_eval_live_stats(
+        'outcome_stats_hourly', 'int_outcomes_enriched', ['version_id', 'scenario_id'],
+        arc_eval_outcome_measures()
+    ) }}
+),
+
+version_outcomes as (
     select
-        o.version_id,
-        count(*) as executions,
-        avg(o.reliability_score) as avg_reliability,
-        avg((o.status = 'success')::int::double precision) as success_rate,
-        sum(o.cost_usd::double precision) as total_cost_usd,
-        avg(o.cost_usd::double precision) as avg_cost_usd,
-        avg(o.execution_time_ms) as avg_execution_time_ms,
-        count(*) filter (where o.status = 'error') as error_count,
-        count(*) filter (where o.status = 'timeout') as timeout_count
-    from {{ ref('int_outcomes_enriched') }} as o
-    group by o.version_id
+        version_id,
+        sum(executions)::bigint as executions,
+        sum(reliability_sum) / sum(executions) as avg_reliability,
+        sum(successes) / sum(executions)::double precision as success_rate,
+        sum(cost_sum) as total_cost_usd,
+        sum(cost_sum) / sum(executions) as avg_cost_usd,
+        sum(duration_sum) / sum(executions) as avg_execution_time_ms,
+        sum(errors)::bigint as error_count,
+        sum(timeouts)::bigint as timeout_count
+    from stats
+    group by version_id
 )
 
 select

@@ -1,50 +1,63 @@
 -- One row per failure cluster (pattern_cluster_id), over all history.
--- Each aggregate is computed per cluster first and the (one row per cluster) results are joined after:
--- joining per-failure rows to a per-cluster result before aggregating let the planner, misled by the
--- estimate of the (outcome_id, execution_time) join, rescan a sorted set once per failure (quadratic).
-with clustered as (
-    select
-        fp.pattern_cluster_id,
-        fp.failure_category,
-        fp.execution_time,
-        fp.error_message,
-        fp.cluster_confidence,
-        o.scenario_id,
-        o.version_id as config_version_id
-    from {{ ref('stg_failure_patterns') }} as fp
-    inner join {{ ref('int_outcomes_enriched') }} as o
-        on {{ same_outcome('fp', 'o') }}
-    where fp.pattern_cluster_id is not null
+-- From the hourly failure statistics (exact and live: see macros/rollups/live.sql). The category is the
+-- most frequent one (the first in sort order among equals, as mode()); the sample message is the latest
+-- (the first in sort order among equals).
+with stats as (
+    {{ arc_eval_live_stats(
+        'failure_stats_hourly', 'int_failures_enriched',
+        ['pattern_cluster_id', 'failure_category', 'version_id', 'scenario_id'],
+        arc_eval_failure_measures()
+    ) }}
+),
+
+clustered as (
+    select *
+    from stats
+    where pattern_cluster_id is not null
 ),
 
 per_cluster as (
     select
         pattern_cluster_id,
-        mode() within group (order by failure_category) as failure_category,
-        count(*) as failure_count,
-        min(execution_time) as first_seen,
-        max(execution_time) as last_seen,
-        avg(cluster_confidence) as avg_confidence,
-        count(distinct config_version_id) as config_versions_affected,
-        array_agg(distinct config_version_id) as config_version_ids,
+        sum(failures)::bigint as failure_count,
+        min(first_seen) as first_seen,
+        max(last_seen) as last_seen,
+        sum(confidence_sum) / nullif(sum(confidence_count), 0) as avg_confidence,
+        count(distinct version_id) as config_versions_affected,
+        array_agg(distinct version_id) as config_version_ids,
         count(distinct scenario_id) as scenarios_affected,
         array_agg(distinct scenario_id) as affected_scenarios
     from clustered
     group by pattern_cluster_id
 ),
 
+categories as (
+    select distinct on (pattern_cluster_id)
+        pattern_cluster_id,
+        failure_category
+    from (
+        select
+            pattern_cluster_id,
+            failure_category,
+            sum(failures) as failures
+        from clustered
+        group by pattern_cluster_id, failure_category
+    ) as per_category
+    order by pattern_cluster_id asc, failures desc, failure_category asc
+),
+
 latest_message as (
     select distinct on (pattern_cluster_id)
         pattern_cluster_id,
-        error_message
+        latest_message as error_message
     from clustered
-    where error_message is not null
-    order by pattern_cluster_id asc, execution_time desc, error_message asc
+    where latest_message is not null
+    order by pattern_cluster_id asc, message_time desc, latest_message asc
 )
 
 select
     pc.pattern_cluster_id,
-    pc.failure_category,
+    c.failure_category,
     pc.failure_count,
     pc.first_seen,
     pc.last_seen,
@@ -55,4 +68,5 @@ select
     pc.scenarios_affected,
     pc.affected_scenarios
 from per_cluster as pc
+inner join categories as c on pc.pattern_cluster_id = c.pattern_cluster_id
 left join latest_message as lm on pc.pattern_cluster_id = lm.pattern_cluster_id

@@ -1,6 +1,7 @@
 -- Expected tools (scenarios.expected_tools) against the tools each configuration version actually used,
 -- per scenario. expected_tools may be a JSON array of names (or of objects with a "name") or an object
--- keyed by tool name.
+-- keyed by tool name. Runs and used tools come from the hourly statistics (exact and live: see
+-- macros/rollups/live.sql).
 with expected as (
     select
         sc.scenario_id,
@@ -31,24 +32,33 @@ with expected as (
 
 runs as (
     select
-        o.scenario_id,
-        o.version_id,
-        o.config_id,
-        o.version_number,
-        count(*) as executions
-    from {{ ref('int_outcomes_enriched') }} as o
-    group by o.scenario_id, o.version_id, o.config_id, o.version_number
+        s.scenario_id,
+        s.version_id,
+        cv.config_id,
+        cv.version_number,
+        sum(s.executions)::bigint as executions
+    from (
+        {{ arc_eval_live_stats(
+            'outcome_stats_hourly', 'int_outcomes_enriched', ['version_id', 'scenario_id'],
+            arc_eval_outcome_measures()
+        ) }}
+    ) as s
+    inner join {{ ref('stg_config_versions') }} as cv on s.version_id = cv.version_id
+    group by s.scenario_id, s.version_id, cv.config_id, cv.version_number
 ),
 
 used as (
     select
-        o.scenario_id,
-        o.version_id,
-        array_agg(distinct tu.tool_name order by tu.tool_name) as used_tools
-    from {{ ref('stg_tool_usage') }} as tu
-    inner join {{ ref('int_outcomes_enriched') }} as o
-        on {{ same_outcome('tu', 'o') }}
-    group by o.scenario_id, o.version_id
+        t.scenario_id,
+        t.version_id,
+        array_agg(distinct t.tool_name order by t.tool_name) as used_tools
+    from (
+        {{ arc_eval_live_stats(
+            'tool_use_hourly', 'int_tool_usage_enriched', ['version_id', 'scenario_id', 'tool_name'],
+            arc_eval_tool_use_measures()
+        ) }}
+    ) as t
+    group by t.scenario_id, t.version_id
 ),
 
 combined as (

@@ -1,16 +1,23 @@
 -- Daily performance of each configuration version over the last var('llm_config_performance_window').
-with daily as (
+-- From the hourly outcome statistics (exact and live: see macros/rollups/live.sql).
+with stats as (
+    {{ arc_eval_live_stats(
+        'outcome_stats_hourly', 'int_outcomes_enriched', ['version_id', 'scenario_id'],
+        arc_eval_outcome_measures(), var('llm_config_performance_window')
+    ) }}
+),
+
+daily as (
     select
         version_id,
-        date_trunc('day', execution_time, 'UTC') as day,
-        count(*) as total_executions,
-        avg(reliability_score) as avg_reliability,
-        avg(execution_time_ms) as avg_execution_time,
-        sum(cost_usd::double precision) as daily_cost,
-        count(*) filter (where status = 'error') as error_count
-    from {{ ref('int_outcomes_enriched') }}
-    where execution_time > {{ arc_eval_now() }} - interval '{{ var("llm_config_performance_window") }}'
-    group by version_id, date_trunc('day', execution_time, 'UTC')
+        date_trunc('day', hour, 'UTC') as day,
+        sum(executions)::bigint as total_executions,
+        sum(reliability_sum) / sum(executions) as avg_reliability,
+        sum(duration_sum) / sum(executions) as avg_execution_time,
+        sum(cost_sum) as daily_cost,
+        sum(errors)::bigint as error_count
+    from stats
+    group by version_id, date_trunc('day', hour, 'UTC')
 )
 
 select

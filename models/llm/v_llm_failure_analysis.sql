@@ -1,28 +1,42 @@
 -- Daily failures per category over the last var('llm_failure_window'), for the recommender's prompt.
-with recent_failures as (
+-- From the hourly failure statistics (exact and live: see macros/rollups/live.sql): the sample errors are
+-- the first var('llm_sample_errors') distinct messages in sort order, which each hour keeps.
+with stats as (
+    {{ arc_eval_live_stats(
+        'failure_stats_hourly', 'int_failures_enriched',
+        ['pattern_cluster_id', 'failure_category', 'version_id', 'scenario_id'],
+        arc_eval_failure_measures(), var('llm_failure_window')
+    ) }}
+),
+
+messages as (
     select
-        fp.execution_time,
-        fp.failure_category,
-        fp.cluster_confidence,
-        fp.error_message,
-        o.scenario_id
-    from {{ ref('stg_failure_patterns') }} as fp
-    inner join {{ ref('stg_outcomes') }} as o
-        on {{ same_outcome('fp', 'o') }}
-    where
-        fp.execution_time > {{ arc_eval_now() }} - interval '{{ var("llm_failure_window") }}'
-        and o.execution_time > {{ arc_eval_now() }} - interval '{{ var("llm_failure_window") }}'
+        date_trunc('day', s.hour, 'UTC') as day,
+        s.failure_category,
+        (array_agg(distinct m.error_message))[1:{{ var('llm_sample_errors', 5) }}] as sample_errors
+    from stats as s
+    cross join lateral unnest(s.first_messages) as m (error_message)
+    group by date_trunc('day', s.hour, 'UTC'), s.failure_category
+),
+
+daily as (
+    select
+        date_trunc('day', hour, 'UTC') as day,
+        failure_category,
+        sum(failures)::bigint as daily_failures,
+        sum(confidence_sum) / nullif(sum(confidence_count), 0) as avg_confidence,
+        array_agg(distinct scenario_id) as affected_scenarios
+    from stats
+    group by date_trunc('day', hour, 'UTC'), failure_category
 )
 
 select
-    date_trunc('day', execution_time, 'UTC') as day,
-    failure_category,
-    count(*) as daily_failures,
-    avg(cluster_confidence) as avg_confidence,
-    (array_agg(distinct error_message) filter (
-        where error_message is not null
-    ))[1:{{ var('llm_sample_errors', 5) }}] as sample_errors,
-    array_agg(distinct scenario_id) as affected_scenarios
-from recent_failures
-group by date_trunc('day', execution_time, 'UTC'), failure_category
-order by day desc, daily_failures desc
+    d.day,
+    d.failure_category,
+    d.daily_failures,
+    d.avg_confidence,
+    m.sample_errors,
+    d.affected_scenarios
+from daily as d
+left join messages as m on d.day = m.day and d.failure_category = m.failure_category
+order by d.day desc, d.daily_failures desc

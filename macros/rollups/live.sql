@@ -1,0 +1,137 @@
+{#-
+  Hourly statistics that the windowed and all-history models aggregate instead of raw rows.
+
+  Each `*_stats_hourly` rollup keeps, per UTC hour and grain, additive measures (counts, sums, extremes,
+  capped sorted arrays) of an enriched intermediate (`int_*_enriched`), written once here and rendered
+  both in the rollup and over raw rows. `arc_eval_live_stats` returns rows at the rollup's grain that
+  equal aggregating the intermediate over the window directly: the rollup's whole hours, except the
+  hours holding a row created since the rollup's watermark, plus those hours and the window's partial
+  first hour computed from the intermediate's rows. So a model over it is exact and shows new rows at
+  once, and reads a few hours of raw rows whatever the size of the history.
+-#}
+
+{% macro arc_eval_outcome_measures() %}
+    {#- (name, expression) of the additive outcome measures, over columns of int_outcomes_enriched. -#}
+    {{ return([
+        ('executions', 'count(*)'),
+        ('successes', "count(*) filter (where status = 'success')"),
+        ('errors', "count(*) filter (where status = 'error')"),
+        ('timeouts', "count(*) filter (where status = 'timeout')"),
+        ('reliability_sum', 'sum(reliability_score::double precision)'),
+        ('reliability_square_sum', 'sum(reliability_score::double precision * reliability_score::double precision)'),
+        ('duration_sum', 'sum(execution_time_ms::double precision)'),
+        ('cost_sum', 'sum(cost_usd::double precision)'),
+        ('tokens_sum', 'sum(tokens_used)'),
+    ]) }}
+{% endmacro %}
+
+
+{% macro arc_eval_failure_measures() %}
+    {#- (name, expression) of the failure measures, over columns of int_failures_enriched. The latest
+        message of a group is the one at its latest time (the smallest of equals); first_messages are
+        the first var('llm_sample_errors') distinct messages in sort order, which hold the first of any
+        union of groups. -#}
+    {{ return([
+        ('failures', 'count(*)'),
+        ('confidence_sum', 'sum(cluster_confidence::double precision)'),
+        ('confidence_count', 'count(cluster_confidence)'),
+        ('first_seen', 'min(execution_time)'),
+        ('last_seen', 'max(execution_time)'),
+        ('message_time', 'max(execution_time) filter (where error_message is not null)'),
+        ('latest_message', '(array_agg(error_message order by execution_time desc, error_message asc)'
+            ~ ' filter (where error_message is not null))[1]'),
+        ('first_messages', '(array_agg(distinct error_message) filter (where error_message is not null))'
+            ~ '[1:' ~ var('llm_sample_errors', 5) ~ ']'),
+    ]) }}
+{% endmacro %}
+
+
+{% macro arc_eval_tool_use_measures() %}
+    {#- (name, expression) of the tool-use measures, over columns of int_tool_usage_enriched. -#}
+    {{ return([('uses', 'count(*)')]) }}
+{% endmacro %}
+
+
+{% macro arc_eval_stats_select(relation, grain, measures, where='') -%}
+    {#- The hourly aggregate of `relation` at `grain` (the rollups' SQL and the live rows' SQL). -#}
+    select
+        {{ bucket('1 hour', 'execution_time') }} as hour,
+        {%- for column in grain %}
+        {{ column }},
+        {%- endfor %}
+        {%- for name, expression in measures %}
+        {{ expression }} as {{ name }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from {{ relation }}
+    {{ where }}
+    group by {{ bucket('1 hour', 'execution_time') }}{% for column in grain %}, {{ column }}{% endfor %}
+{%- endmacro %}
+
+
+{% macro arc_eval_live_stats(rollup_name, relation_name, grain, measures, window=none) -%}
+    {#- Rows (hour, grain..., measures...) equal to arc_eval_stats_select over the rows of the model
+        `relation_name` with execution_time within `window` of arc_eval_now() (all history when none), exact
+        and live, from the rollup model `rollup_name`. A missing watermark (the rollup not built yet) takes
+        every hour from the raw rows. -#}
+    {%- set rollup = ref(rollup_name) -%}
+    {%- set relation = ref(relation_name) -%}
+    {%- set names = measures | map(attribute=0) | list -%}
+    {%- set columns = ['hour'] + grain + names -%}
+    with live_bounds as (
+        select
+            {%- if window %}
+            {{ arc_eval_now() }} - interval '{{ window }}' as window_start,
+            {{ bucket('1 hour', arc_eval_now() ~ " - interval '" ~ window ~ "'") }} + interval '1 hour'
+            as first_whole_hour
+            {%- else %}
+            timestamptz '-infinity' as window_start,
+            timestamptz '-infinity' as first_whole_hour
+            {%- endif %}
+    ),
+
+    live_watermark as (
+        select source_watermark
+        from {{ ref('int_rollup_watermarks') }}
+        where rollup_name = '{{ rollup_name }}'
+    ),
+
+    live_fresh_hours as (
+        -- Through the BRIN index on created_at: a bounded range, so it is estimated as narrow.
+        select distinct {{ bucket('1 hour', 'fresh.execution_time') }} as fresh_hour
+        from {{ relation }} as fresh
+        where
+            fresh.created_at >= (select lw.source_watermark from live_watermark as lw)
+            and fresh.created_at <= 'infinity'::timestamptz
+        union
+        -- No watermark: the rollup holds nothing yet (a one-time filter: not read otherwise).
+        select distinct {{ bucket('1 hour', 'unbuilt.execution_time') }} as fresh_hour
+        from {{ relation }} as unbuilt
+        where not exists (select from live_watermark)
+    ),
+
+    live_raw_rows as (
+        -- The window's partial first hour, then the fresh whole hours.
+        select *
+        from {{ relation }} as first_hour
+        where
+            first_hour.execution_time > (select lb.window_start from live_bounds as lb)
+            and first_hour.execution_time < (select lb.first_whole_hour from live_bounds as lb)
+        union all
+        select *
+        from {{ relation }} as recent
+        where
+            recent.execution_time >= (select lb.first_whole_hour from live_bounds as lb)
+            and recent.execution_time >= (select min(f.fresh_hour) from live_fresh_hours as f)
+            and recent.execution_time <= 'infinity'::timestamptz
+            and {{ bucket('1 hour', 'recent.execution_time') }} in (select f.fresh_hour from live_fresh_hours as f)
+    )
+
+    select {{ columns | join(', ') }}
+    from {{ rollup }}
+    where
+        hour >= (select lb.first_whole_hour from live_bounds as lb)
+        and hour not in (select f.fresh_hour from live_fresh_hours as f)
+    union all
+    select {{ columns | join(', ') }}
+    from ({{ arc_eval_stats_select('live_raw_rows', grain, measures) }}) as live_from_raw
+{%- endmacro %}

@@ -1,0 +1,17 @@
+-- Each failure pattern with its outcome's scenario and configuration version (the join failure_patterns ->
+-- outcomes -> simulations shared by the failure models). Every failure has its outcome (foreign key).
+select
+    fp.pattern_id,
+    fp.outcome_id,
+    fp.execution_time,
+    fp.failure_type,
+    fp.failure_category,
+    fp.error_message,
+    fp.pattern_cluster_id,
+    fp.cluster_confidence,
+    fp.created_at,
+    o.scenario_id,
+    o.version_id
+from {{ ref('stg_failure_patterns') }} as fp
+inner join {{ ref('int_outcomes_enriched') }} as o
+    on {{ same_outcome('fp', 'o') }}

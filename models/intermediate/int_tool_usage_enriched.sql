@@ -1,0 +1,13 @@
+-- Each tool-usage row with its outcome's scenario and configuration version. Every tool-usage row has its
+-- outcome (foreign key).
+select
+    tu.usage_id,
+    tu.outcome_id,
+    tu.execution_time,
+    tu.tool_name,
+    tu.created_at,
+    o.scenario_id,
+    o.version_id
+from {{ ref('stg_tool_usage') }} as tu
+inner join {{ ref('int_outcomes_enriched') }} as o
+    on {{ same_outcome('tu', 'o') }}
