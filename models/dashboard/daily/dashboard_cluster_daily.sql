@@ -1,27 +1,32 @@
 -- Failures per UTC day, failure cluster, configuration version and scenario (clustered failures only).
+-- From the hourly failure statistics (see macros/rollups/live.sql): a rebuild reads hours, not failures.
+with stats as (
+    {{ arc_eval_live_stats(
+        'failure_stats_hourly', 'int_failures_enriched',
+        ['pattern_cluster_id', 'failure_category', 'version_id', 'scenario_id'],
+        arc_eval_failure_measures()
+    ) }}
+)
+
 select
-    date_trunc('day', fp.execution_time, 'UTC') as day,
-    fp.pattern_cluster_id,
-    fp.failure_category,
+    date_trunc('day', s.hour, 'UTC') as day,
+    s.pattern_cluster_id,
+    s.failure_category,
     cv.config_id,
-    s.config_version_id as version_id,
+    s.version_id,
     cv.version_number,
     cv.model,
-    o.scenario_id,
-    count(*) as failures
-from {{ ref('stg_failure_patterns') }} as fp
-inner join {{ ref('stg_outcomes') }} as o
-    on
-        {{ same_outcome('fp', 'o') }}
-inner join {{ ref('stg_simulations') }} as s on o.simulation_id = s.simulation_id
-inner join {{ ref('stg_config_versions') }} as cv on s.config_version_id = cv.version_id
-where fp.pattern_cluster_id is not null
+    s.scenario_id,
+    sum(s.failures)::bigint as failures
+from stats as s
+inner join {{ ref('stg_config_versions') }} as cv on s.version_id = cv.version_id
+where s.pattern_cluster_id is not null
 group by
-    date_trunc('day', fp.execution_time, 'UTC'),
-    fp.pattern_cluster_id,
-    fp.failure_category,
+    date_trunc('day', s.hour, 'UTC'),
+    s.pattern_cluster_id,
+    s.failure_category,
     cv.config_id,
-    s.config_version_id,
+    s.version_id,
     cv.version_number,
     cv.model,
-    o.scenario_id
+    s.scenario_id
