@@ -27,7 +27,8 @@
 
 
 {% macro arc_eval_failure_measures() %}
-    {#- (name, expression) of the failure measures, over columns of int_failures_enriched. The latest
+    {#- (name, expression) of the failure measures, over columns of int_failures_enriched, per hour, cluster
+        and category (the versions and scenarios as sorted sets, which a union merges). The latest
         message of a group is the one at its latest time (the smallest of equals); first_messages are
         the first var('llm_sample_errors') distinct messages in sort order, which hold the first of any
         union of groups. -#}
@@ -42,13 +43,16 @@
             ~ ' filter (where error_message is not null))[1]'),
         ('first_messages', '(array_agg(distinct error_message) filter (where error_message is not null))'
             ~ '[1:' ~ var('llm_sample_errors', 5) ~ ']'),
+        ('version_ids', 'array_agg(distinct version_id)'),
+        ('scenario_ids', 'array_agg(distinct scenario_id)'),
     ]) }}
 {% endmacro %}
 
 
 {% macro arc_eval_tool_use_measures() %}
-    {#- (name, expression) of the tool-use measures, over columns of int_tool_usage_enriched. -#}
-    {{ return([('uses', 'count(*)')]) }}
+    {#- (name, expression) of the tool-use measures, over columns of int_tool_usage_enriched, per hour,
+        version and scenario: the rows and the sorted set of tools used. -#}
+    {{ return([('uses', 'count(*)'), ('tool_names', 'array_agg(distinct tool_name)')]) }}
 {% endmacro %}
 
 
@@ -96,17 +100,15 @@
     ),
 
     live_fresh_hours as (
-        -- Through the BRIN index on created_at: a bounded range, so it is estimated as narrow.
+        -- Through the BRIN index on created_at. Both bounds are parameters, so the range is estimated as
+        -- narrow (with constants the planner reads the histogram, with none it assumes a third of the rows,
+        -- and a plan costed for millions of fresh rows gets JIT-compiled for seconds).
         select distinct {{ bucket('1 hour', 'fresh.execution_time') }} as fresh_hour
         from {{ relation }} as fresh
         where
-            fresh.created_at >= (select lw.source_watermark from live_watermark as lw)
+            fresh.created_at
+            >= (select coalesce(max(lw.source_watermark), '-infinity'::timestamptz) from live_watermark as lw)
             and fresh.created_at <= 'infinity'::timestamptz
-        union
-        -- No watermark: the rollup holds nothing yet (a one-time filter: not read otherwise).
-        select distinct {{ bucket('1 hour', 'unbuilt.execution_time') }} as fresh_hour
-        from {{ relation }} as unbuilt
-        where not exists (select from live_watermark)
     ),
 
     live_raw_rows as (

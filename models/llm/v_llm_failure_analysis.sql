@@ -4,7 +4,7 @@
 with stats as (
     {{ arc_eval_live_stats(
         'failure_stats_hourly', 'int_failures_enriched',
-        ['pattern_cluster_id', 'failure_category', 'version_id', 'scenario_id'],
+        ['pattern_cluster_id', 'failure_category'],
         arc_eval_failure_measures(), var('llm_failure_window')
     ) }}
 ),
@@ -24,10 +24,19 @@ daily as (
         date_trunc('day', hour, 'UTC') as day,
         failure_category,
         sum(failures)::bigint as daily_failures,
-        sum(confidence_sum) / nullif(sum(confidence_count), 0) as avg_confidence,
-        array_agg(distinct scenario_id) as affected_scenarios
+        sum(confidence_sum) / nullif(sum(confidence_count), 0) as avg_confidence
     from stats
     group by date_trunc('day', hour, 'UTC'), failure_category
+),
+
+scenarios as (
+    select
+        date_trunc('day', s.hour, 'UTC') as day,
+        s.failure_category,
+        array_agg(distinct sc.scenario_id) as affected_scenarios
+    from stats as s
+    cross join lateral unnest(s.scenario_ids) as sc (scenario_id)
+    group by date_trunc('day', s.hour, 'UTC'), s.failure_category
 )
 
 select
@@ -36,7 +45,8 @@ select
     d.daily_failures,
     d.avg_confidence,
     m.sample_errors,
-    d.affected_scenarios
+    sc.affected_scenarios
 from daily as d
 left join messages as m on d.day = m.day and d.failure_category = m.failure_category
+inner join scenarios as sc on d.day = sc.day and d.failure_category = sc.failure_category
 order by d.day desc, d.daily_failures desc
