@@ -30,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "loader" / "arc_eval" / "aio.py"
 TARGET = ROOT / "loader" / "arc_eval" / "client.py"
+FORMAT_AS = TARGET  # ruff reads the project's settings for this path
 HEADER = "# generated from aio.py by tools/async_to_sync.py; do not edit\n\n"
 
 NAMES = {
@@ -156,7 +157,7 @@ def ruff(*args: str, source: str) -> str:
     if exe is None:
         raise SystemExit("ruff is not installed (pip install -e '.[dev]')")
     done = subprocess.run(
-        [exe, *args, "--stdin-filename", str(TARGET), "-"],
+        [exe, *args, "--stdin-filename", str(FORMAT_AS), "-"],
         input=source,
         capture_output=True,
         text=True,
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         sys.stderr.write("".join(diff))
         sys.stderr.write(
-            f"{TARGET.relative_to(ROOT)} is stale: run `python tools/async_to_sync.py` to regenerate it\n"
+            f"{TARGET.name} is stale: run `python tools/async_to_sync.py` to regenerate it\n"
         )
         return 1
     if current != code:
