@@ -193,9 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             current.splitlines(keepends=True), code.splitlines(keepends=True), "client.py", "generated"
         )
         sys.stderr.write("".join(diff))
-        sys.stderr.write(
-            f"{TARGET.name} is stale: run `python tools/async_to_sync.py` to regenerate it\n"
-        )
+        sys.stderr.write(f"{TARGET.name} is stale: run `python tools/async_to_sync.py` to regenerate it\n")
         return 1
     if current != code:
         TARGET.write_text(code)

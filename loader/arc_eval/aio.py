@@ -193,7 +193,7 @@ class AsyncArcEval(ClientBase):
         self._writer_count = max(1, writers)
         self._writers: list[AWorker] = []
         self._timers: list[AWorker] = []
-        if False:  # ASYNC
+        if False:  # ASYNC: the sync client connects in its constructor, the async one in open()
             self._open()
         method = weakref.WeakMethod(self._at_exit)
         self._atexit_hook = lambda: (m := method()) and m()
@@ -214,7 +214,7 @@ class AsyncArcEval(ClientBase):
         if self.flush_interval:
             self._timers.append(aspawn(self._timer_loop, name="arc-eval-flush"))
 
-    if True:  # ASYNC
+    if True:  # ASYNC: the sync client has no open()
 
         async def open(self) -> AsyncArcEval:
             """Open the pool and start the writer and interval flush tasks (idempotent)."""
@@ -278,7 +278,7 @@ class AsyncArcEval(ClientBase):
         except Exception as exc:
             log.error("arc-eval: flush at exit failed: %s", exc)
 
-    if True:  # ASYNC
+    if True:  # ASYNC: see _at_exit
 
         def _write_at_exit(self) -> None:
             from .client import drive
@@ -400,7 +400,7 @@ class AsyncArcEval(ClientBase):
         number of rows unsent, and they stay buffered for the next flush. A large backlog on a working
         database is not cut short. Returns the results of the chunks this call wrote.
         """
-        if True:  # ASYNC
+        if True:  # ASYNC: the first call opens the async client (flush on a closed sync client returns [])
             await self._open()
         started = time.monotonic()
         limit = self._limit(timeout)
