@@ -196,7 +196,12 @@ def sandbox(
 ) -> None:
     """One sandbox: start a simulation, write its outcomes with tool usage and failures, finish."""
     try:
-        with ArcEval(dsn, batch_size=250, flush_interval=None, pool_min=1, pool_max=2) as db:
+        # 200 sandboxes (and their writer threads) share one process's GIL here: on a loaded machine a thread
+        # can wait its turn longer than the default 30 s budget, which a real sandbox (its own process) never
+        # shares; the budget is the caller's to set.
+        with ArcEval(
+            dsn, batch_size=250, flush_interval=None, pool_min=1, pool_max=2, retry_timeout=120
+        ) as db:
             sim = db.start_simulation(version_id, scenarios, f"sandbox {label}")
             counts = [0, 0, 0]
             started = dt.datetime.now(dt.timezone.utc).isoformat()
