@@ -331,14 +331,15 @@ def main(argv: list[str] | None = None) -> int:
     with psycopg.connect(server.conninfo) as conn:
         version = conn.execute("select version()").fetchone()[0]
         ts = conn.execute(
-            "select extversion, current_setting('timescaledb.license', true) from pg_extension"
-            " where extname = 'timescaledb'"
+            "select default_version, current_setting('timescaledb.license', true) from pg_available_extensions"
+            " where name = 'timescaledb'"
         ).fetchone()
         settings = conn.execute(
             "select string_agg(name || '=' || setting || coalesce(unit, ''), ' ' order by name) from pg_settings"
             " where name in ('shared_buffers', 'work_mem', 'max_parallel_workers_per_gather', 'effective_cache_size')"
         ).fetchone()[0]
-    print(f"server: {version.split(' on ')[0]}; timescaledb: {ts[0] + ' (' + ts[1] + ')' if ts else 'none'}")
+    edition = f"{ts[0]} ({ts[1] or 'license unknown'})" if ts else "not available (plain PostgreSQL)"
+    print(f"server: {version.split(' on ')[0]}; timescaledb: {edition}")
     print(f"settings: {settings}; cpus: {os.cpu_count()}")
     results = {n: run_one(server, n, args) for n in sizes}
     return 0 if print_table(results, args.queries) else 1
