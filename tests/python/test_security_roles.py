@@ -313,14 +313,10 @@ def test_loader_with_a_writer_dsn_is_refused_everything_else(world):
                 conn.execute(statement)
 
 
-def test_chunks_are_not_a_way_around_row_level_security(world):
-    """TimescaleDB copies grants, not policies, to chunks: a writer keeps no grant on any chunk."""
-    with psycopg.connect(world.owner.conninfo) as owner:
-        if owner.execute("select to_regclass('timescaledb_information.chunks') is null").fetchone()[0]:
-            pytest.skip("no TimescaleDB on this server: the raw tables have no chunks")
-    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=40)
+def _record_outcome_as_writer_a(world: World, at: dt.datetime) -> None:
+    """One successful outcome of tenant A's simulation at `at`, through the loader as writer A."""
     with ArcEval(world.logins["writer_a"], flush_interval=None, pool_min=1, pool_max=1) as db:
-        db.record_outcome(  # lands in a chunk made by this insert
+        db.record_outcome(
             simulation_id=world.a.simulation_id,
             scenario_id=world.a.scenario_id,
             status="success",
@@ -328,9 +324,18 @@ def test_chunks_are_not_a_way_around_row_level_security(world):
             execution_time_ms=1.0,
             tokens_used=1,
             cost_usd=0.0,
-            trajectory={"start_time": old.isoformat(), "status": "success"},
-            execution_time=old,
+            trajectory={"start_time": at.isoformat(), "status": "success"},
+            execution_time=at,
         )
+
+
+def test_chunks_are_not_a_way_around_row_level_security(world):
+    """TimescaleDB copies grants, not policies, to chunks: a writer keeps no grant on any chunk."""
+    with psycopg.connect(world.owner.conninfo) as owner:
+        if owner.execute("select to_regclass('timescaledb_information.chunks') is null").fetchone()[0]:
+            pytest.skip("no TimescaleDB on this server: the raw tables have no chunks")
+    # lands in a chunk made by this insert
+    _record_outcome_as_writer_a(world, dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=40))
     with psycopg.connect(world.owner.conninfo) as owner:
         chunks = [
             r[0]
@@ -356,18 +361,7 @@ def test_a_writers_late_rows_are_logged_though_it_cannot_touch_the_log(world):
     hour = late.replace(minute=0, second=0)
     with psycopg.connect(world.owner.conninfo) as owner:
         before = owner.execute("select clock_timestamp()").fetchone()[0]
-    with ArcEval(world.logins["writer_a"], flush_interval=None, pool_min=1, pool_max=1) as db:
-        db.record_outcome(
-            simulation_id=world.a.simulation_id,
-            scenario_id=world.a.scenario_id,
-            status="success",
-            reliability_score=1.0,
-            execution_time_ms=1.0,
-            tokens_used=1,
-            cost_usd=0.0,
-            trajectory={"start_time": late.isoformat(), "status": "success"},
-            execution_time=late,
-        )
+    _record_outcome_as_writer_a(world, late)
     with psycopg.connect(world.owner.conninfo) as owner:
         logged = owner.execute(
             f"select hour from {RAW}.ingest_late_hours"
