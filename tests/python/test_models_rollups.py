@@ -269,6 +269,45 @@ def test_the_ingest_log_is_pruned_once_every_rollup_has_read_it(incremental_roll
     assert all("(ingest log)" in line for line in _run_rollups_reporting(incremental_rollups))
 
 
+def test_the_log_is_pruned_only_as_far_as_every_reader_has_read(incremental_rollups: Target) -> None:
+    """The log serves every analytics schema: a rollup state table elsewhere with an older watermark holds
+    the pruning back; a cut past a reader's watermark (made by a reader it could not see) sends that
+    reader's rollups back to scanning their sources until their watermark passes the cut."""
+    rng = random.Random(2026)
+    raw = dbt.raw_schema()
+    with psycopg.connect(incremental_rollups.conninfo, autocommit=True) as conn:
+        conn.execute("create schema arc_eval_other_reader")
+        conn.execute(
+            "create table arc_eval_other_reader.arc_eval_rollup_state (rollup_name text primary key,"
+            " source_watermark timestamptz not null, refreshed_at timestamptz not null)"
+        )
+        conn.execute(
+            "insert into arc_eval_other_reader.arc_eval_rollup_state values ('r', now() - interval '1 day', now())"
+        )
+        write_outcomes(conn, rng, _late_outcomes(conn, rng, days_back=10), clusters=[uuid.UUID(int=10)])
+    try:
+        for _ in range(2):
+            _run_rollups_reporting(incremental_rollups)
+        with psycopg.connect(incremental_rollups.conninfo) as conn:
+            assert _ingest_log(conn, "late rows"), "the other reader has not read them yet"
+    finally:
+        with psycopg.connect(incremental_rollups.conninfo, autocommit=True) as conn:
+            conn.execute("drop schema arc_eval_other_reader cascade")
+    _run_rollups_reporting(incremental_rollups)
+    with psycopg.connect(incremental_rollups.conninfo, autocommit=True) as conn:
+        assert _ingest_log(conn, "late rows") == []
+        conn.execute(
+            f"insert into {raw}.ingest_late_hours (source_table, time_column, kind, created_at)"
+            " values (%s, 'execution_time', 'pruned', clock_timestamp())",
+            (f"{raw}.outcomes",),
+        )
+    lines = _run_rollups_reporting(incremental_rollups)
+    for line in lines:
+        reads_outcomes = "simulation_performance_hourly" in line
+        assert ("(source scan)" if reads_outcomes else "(ingest log)") in line, lines
+    assert all("(ingest log)" in line for line in _run_rollups_reporting(incremental_rollups))
+
+
 def test_a_dropped_or_disabled_log_trigger_is_restored_and_the_gap_is_scanned(
     incremental_rollups: Target,
 ) -> None:
