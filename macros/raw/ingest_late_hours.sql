@@ -44,7 +44,7 @@
 create table {{ s }}.{{ arc_eval_ingest_log_names().table }} (
     source_table text not null,
     time_column text not null,
-    kind text not null check (kind in ('logging started', 'late rows', 'pruned')),
+    kind text not null constraint ingest_late_hours_kind_check check (kind in ('logging started', 'late rows', 'pruned')),
     hour timestamptz,
     created_at timestamptz not null default now()
 )
