@@ -123,13 +123,18 @@ $arc$
     {%- for row in run_query("select c.relname from pg_trigger t join pg_class c on c.oid = t.tgrelid join pg_namespace n on n.oid = c.relnamespace where n.nspname = '" ~ s ~ "' and t.tgname = '" ~ names.trigger ~ "' and t.tgenabled in ('O', 'A')").rows -%}
         {%- do enabled.append(row[0]) -%}
     {%- endfor -%}
+    {%- set logged = arc_eval_ingest_logged_tables() -%}
     {%- set started = [] -%}
     {%- if not recreate_all -%}
-        {%- for row in run_query("select distinct source_table from " ~ log ~ " where kind = 'logging started'").rows -%}
+        {%- set candidates = [] -%}
+        {%- for table, time_column in logged.items() -%}
+            {%- do candidates.append("('" ~ s ~ "." ~ table ~ "', '" ~ time_column ~ "')") -%}
+        {%- endfor -%}
+        {%- for row in run_query("select t.source_table from (values " ~ candidates | join(", ") ~ ") as t (source_table, time_column) where exists (select 1 from " ~ log ~ " as l where l.source_table = t.source_table and l.time_column = t.time_column and l.kind = 'logging started')").rows -%}
             {%- do started.append(row[0]) -%}
         {%- endfor -%}
     {%- endif -%}
-    {%- for table, time_column in arc_eval_ingest_logged_tables().items() -%}
+    {%- for table, time_column in logged.items() -%}
         {%- if not arc_eval_ingest_log_supported(caps, hypertables, table) -%}
             {% do log("arc-eval: no ingest log on " ~ s ~ "." ~ table ~ ": TimescaleDB " ~ caps.timescaledb_version ~ " has no statement triggers with transition tables on hypertables (2.18 and later do); incremental rollups scan it for late rows", info=True) %}
         {%- elif recreate_all or table not in enabled or (s ~ "." ~ table) not in started -%}
