@@ -33,13 +33,15 @@ demo: demo-setup
 	$(BIN)/arc-eval demo
 
 lint: setup
-	$(BIN)/ruff format --check loader tests bench examples
-	$(BIN)/ruff check loader tests bench examples
+	$(BIN)/ruff format --check loader tests bench examples tools
+	$(BIN)/ruff check loader tests bench examples tools
+	$(BIN)/python tools/async_to_sync.py --check
 	$(BIN)/sqlfluff lint models tests/dbt
 
 format: setup
-	$(BIN)/ruff format loader tests bench examples
-	$(BIN)/ruff check --fix loader tests bench examples
+	$(BIN)/python tools/async_to_sync.py
+	$(BIN)/ruff format loader tests bench examples tools
+	$(BIN)/ruff check --fix loader tests bench examples tools
 	$(BIN)/sqlfluff fix models tests/dbt
 
 docs: setup

@@ -1,21 +1,37 @@
-"""The asyncio client, :class:`AsyncArcEval`: the same methods as :class:`arc_eval.ArcEval`, awaitable.
+"""The client for the raw tables, :class:`AsyncArcEval`.
 
-It shares everything but the I/O with the sync client (:class:`arc_eval.api.ClientBase`: validation,
-SQL flows, row encoding, the retry policy, the chunked flush and the dead-letter accounting) and runs
-the flows on psycopg's ``AsyncConnection``. Durability is the same as the sync client's: configuration
-and simulation calls commit before they return; ``record_*`` validate and buffer, and a full batch is
-handed to a writer task (``write_behind=True``, the default) or written before the call returns
-(``write_behind=False``); rows are durable once ``await flush()`` or ``await close()`` returns (or
-``async with`` is left), and rows still buffered at interpreter exit are written over a plain sync
-connection. Nothing blocks the event loop: embeddings are computed in a worker thread and a full
+Durability, call by call:
+
+* ``create_configuration``, ``create_config_version``, ``deactivate_configuration``, ``start_simulation``,
+  ``set_scenario_status`` and ``finish_simulation`` commit before they return (or raise: then nothing
+  of that call was committed, except when the connection broke after the commit was sent; a call
+  with the same ids can be repeated).
+* ``record_outcome``, ``record_tool_usage`` and ``record_failure`` validate and buffer: nothing is durable
+  when they return, but the row is one the database accepts (a row that breaks a rule is refused at
+  the call with ValidationError). When a table's buffer reaches ``batch_size`` it is handed to a writer
+  (a thread in the sync client, a task in the asyncio client; with ``write_behind=False`` that call writes
+  it before returning); every ``flush_interval`` seconds a timer hands over what is buffered. Everything
+  recorded is durable (in its table, or in ``ingest_dead_letters`` if the database refused that row)
+  when :meth:`AsyncArcEval.flush` or :meth:`AsyncArcEval.close` returns, when the ``with`` block (``async
+  with`` for the asyncio client) is left, and at interpreter exit (the asyncio client writes what is
+  buffered then over a plain sync connection, as no event loop runs any more). ``finish_simulation``
+  flushes first. A flush that cannot reach the database within ``retry_timeout`` raises
+  :class:`~arc_eval.api.UnsentRowsError`; the rows stay in the client for the next flush.
+* Re-sending a record with the same id (after a crash or an UnsentRowsError) lands it once.
+
+The asyncio client never blocks its event loop: embeddings are computed in a worker thread and a full
 buffer is waited for with ``asyncio.sleep``.
 """
 
+# This module is the one source of both clients: tools/async_to_sync.py writes client.py (the sync
+# ArcEval) from it, dropping async/await, swapping the names of arc_eval._acompat's async primitives
+# for their sync twins' and keeping one branch of each `if True:  # ASYNC` (the async one here, the
+# `else:` there; `if False:  # ASYNC` is the sync face's alone). Run `make format` (or the tool) after
+# an edit; `make lint` fails while client.py is stale. Comments (like this one) stay here.
+
 from __future__ import annotations
 
-import asyncio
 import atexit
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -29,9 +45,9 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from . import core
+from ._acompat import AEvent, ALock, AQueue, AWorker, agather, asleep, aspawn, off_loop
 from .api import DEFAULT_RETRY_TIMEOUT, ClientBase, FlowFactory, UnsentRowsError, outcome_kwargs, resolve_dsn
 from .buffer import Pending
-from .client import drive
 from .connection import client_kwargs
 from .core import ConfigVersion, Flow, WriteResult
 from .embeddings import Embedder
@@ -40,7 +56,7 @@ log = logging.getLogger(__name__)
 
 
 async def run_op_async(cur: psycopg.AsyncCursor, op: core.Op) -> Any:
-    """Execute one flow operation on an async cursor."""
+    """Execute one flow operation on a cursor."""
     if isinstance(op, core.Execute):
         await cur.execute(op.sql, op.params)
         return cur.rowcount
@@ -59,7 +75,8 @@ async def run_op_async(cur: psycopg.AsyncCursor, op: core.Op) -> Any:
 
 
 async def drive_async(conn: psycopg.AsyncConnection, flow: Flow) -> Any:
-    """Run a flow on an async connection; errors are thrown into the flow (see :func:`arc_eval.client.drive`)."""
+    """Run a flow on ``conn``; errors are thrown into the flow where they happened (whatever their
+    class: a row that cannot be encoded fails on the client), unless the connection is gone."""
     cur = conn.cursor(row_factory=dict_row)
     value: Any = None
     error: BaseException | None = None
@@ -87,14 +104,31 @@ async def configure_async(conn: psycopg.AsyncConnection) -> None:
         from pgvector.psycopg import register_vector_async
 
         await register_vector_async(conn)
-    except (psycopg.Error, ImportError) as exc:
+    except (psycopg.Error, ImportError) as exc:  # the schema may not exist yet: vectors stay text
         log.debug("pgvector types not registered: %s", type(exc).__name__)
 
 
 class AsyncArcEval(ClientBase):
-    """Async client for the raw tables; same arguments, limits and methods as :class:`arc_eval.ArcEval`.
+    """Client for the raw tables. The sync client is thread-safe, the asyncio client belongs to one event
+    loop; one instance per process is enough. The sync client connects in its constructor; the asyncio
+    client at ``async with``, ``await db.open()`` or its first call.
 
-    Use ``async with AsyncArcEval(...) as db`` or ``await db.open()``; the first call opens it too.
+    ``dsn`` defaults to :func:`arc_eval.connection.resolve`; ``raw_schema`` to :func:`arc_eval.dbt.raw_schema`.
+    Pool sizes default to one sandbox (min 1, max 4); ``pool_kwargs`` passes anything else to
+    ``psycopg_pool.ConnectionPool`` (its async twin for the asyncio client).
+
+    Time: ``retry_timeout`` (default 30 s) is the longest any call waits for a lost or busy database,
+    retrying with exponential backoff from ``retry_backoff`` seconds; ``flush(timeout=)`` and
+    ``close(timeout=)`` take their own. Then the call raises (a flush: UnsentRowsError, rows kept), and the
+    same client works again once the database is back. Memory: at most ``max_buffer_rows`` rows and
+    ``max_buffer_bytes`` bytes are held (buffered or being written); a ``record_*`` call that finds the
+    buffer full waits up to ``backpressure_timeout`` seconds for room, then raises BufferFullError.
+    ``limits`` (:class:`arc_eval.core.Limits`) bounds identifiers, text, JSON size and depth, and times.
+
+    ``flush_interval=None`` disables the interval flush. ``write_behind=True`` (default) writes full
+    batches in the background while the caller keeps recording (``writers`` writer threads, or tasks for
+    the asyncio client, default 1). ``write_mode="auto"`` COPYs straight into the table and falls back to a
+    staging table with ``ON CONFLICT DO NOTHING`` when a row already exists; ``"staged"`` always stages.
     """
 
     def __init__(
@@ -115,6 +149,7 @@ class AsyncArcEval(ClientBase):
         retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
         retry_backoff: float = 0.2,
         write_behind: bool = True,
+        writers: int = 1,
         limits: core.Limits | None = None,
         max_buffer_rows: int = 100_000,
         max_buffer_bytes: int = 256 * 1024 * 1024,
@@ -152,31 +187,43 @@ class AsyncArcEval(ClientBase):
         )
         self._opened = False
         self._closed = False
-        self._flush_lock: asyncio.Lock | None = None
-        self._queue: asyncio.Queue | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._flush_lock = ALock()
+        self._stop = AEvent()
+        self._queue: AQueue | None = AQueue() if write_behind else None
+        self._writer_count = max(1, writers)
+        self._writers: list[AWorker] = []
+        self._timers: list[AWorker] = []
+        if False:  # ASYNC: the sync client connects in its constructor, the async one in open()
+            self._open()
         method = weakref.WeakMethod(self._at_exit)
         self._atexit_hook = lambda: (m := method()) and m()
         atexit.register(self._atexit_hook)
 
     # -- plumbing -------------------------------------------------------------------------------------
 
-    async def open(self) -> AsyncArcEval:
-        """Open the pool and start the writer and interval flush tasks (idempotent)."""
+    async def _open(self) -> None:
+        """Open the pool and start the writers and the interval flush, once; refused when closed."""
         self._check_open()
-        if not self._opened:
-            self._opened = True
-            self._flush_lock = asyncio.Lock()
-            await self._pool.open(wait=True, timeout=self.retry_timeout)
-            if self.write_behind:
-                self._queue = asyncio.Queue()
-                self._tasks.append(asyncio.create_task(self._writer_loop(), name="arc-eval-writer"))
-            if self.flush_interval:
-                self._tasks.append(asyncio.create_task(self._timer_loop(), name="arc-eval-flush"))
-        return self
+        if self._opened:
+            return
+        self._opened = True
+        await self._pool.open(wait=True, timeout=self.retry_timeout)
+        if self._queue is not None:
+            for i in range(self._writer_count):
+                self._writers.append(aspawn(self._writer_loop, name=f"arc-eval-writer-{i}"))
+        if self.flush_interval:
+            self._timers.append(aspawn(self._timer_loop, name="arc-eval-flush"))
+
+    if True:  # ASYNC: the sync client has no open()
+
+        async def open(self) -> AsyncArcEval:
+            """Open the pool and start the writer and interval flush tasks (idempotent)."""
+            await self._open()
+            return self
 
     async def __aenter__(self) -> AsyncArcEval:
-        return await self.open()
+        await self._open()
+        return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
@@ -188,10 +235,14 @@ class AsyncArcEval(ClientBase):
         connection: psycopg.AsyncConnection | None = None,
         deadline: float | None = None,
     ) -> Any:
-        """Run a flow in its own transaction (retried as :meth:`arc_eval.ArcEval.run`), or in ``connection``'s."""
+        """Run a flow in its own transaction, or inside ``connection``'s.
+
+        On its own transaction, errors of the connection or the server are retried until ``deadline``
+        (``time.monotonic()`` seconds; default ``retry_timeout`` from now), then raised.
+        """
         if connection is not None:
             return await drive_async(connection, make_flow())
-        await self.open()
+        await self._open()
         deadline = self._deadline(None) if deadline is None else deadline
         attempt = 0
         while True:
@@ -199,26 +250,40 @@ class AsyncArcEval(ClientBase):
                 async with self._pool.connection(timeout=self._wait(deadline)) as conn, conn.transaction():
                     return await drive_async(conn, make_flow())
             except psycopg.Error as exc:
-                await asyncio.sleep(self._retry_delay(exc, attempt, deadline))
+                await asleep(self._retry_delay(exc, attempt, deadline))
                 attempt += 1
 
     async def _timer_loop(self) -> None:
         interval = float(self.flush_interval or 0)
         tick = max(0.01, min(1.0, interval / 4))
-        while True:
-            await asyncio.sleep(tick)
+        while not await self._stop.wait_timeout(tick):
             if self._buffers.age() >= interval:
                 try:
-                    self._hand_off() if self._queue is not None else await self.flush()
-                except Exception as exc:
+                    if self._queue is not None:
+                        self._hand_off()
+                    else:
+                        await self.flush()
+                except Exception as exc:  # the rows stay buffered; the next tick retries
                     log.error("background flush failed: %s", exc)
 
     def _at_exit(self) -> None:
-        """Interpreter exit without ``close()``: write what is buffered over a sync connection."""
-        if self._closed or not self._buffers.pending():
+        if self._closed:
             return
-        taken = self._buffers.take()
         try:
+            if True:  # ASYNC: no event loop runs at exit: write over a plain sync connection
+                if self._buffers.pending():
+                    self._write_at_exit()
+            else:
+                self.close()
+        except Exception as exc:
+            log.error("arc-eval: flush at exit failed: %s", exc)
+
+    if True:  # ASYNC: see _at_exit
+
+        def _write_at_exit(self) -> None:
+            from .client import drive
+
+            taken = self._buffers.take()
             with psycopg.connect(self._dsn, autocommit=True) as conn:
                 for spec, chunk in self._chunks(taken):
                     with conn.transaction():
@@ -226,25 +291,26 @@ class AsyncArcEval(ClientBase):
                             conn, self._chunk_flow(spec, chunk, self._embedded_rows(spec, chunk))()
                         )
                     self._written(spec, chunk, result)
-        except Exception as exc:
-            log.error("arc-eval: flush at exit failed: %s", exc)
 
     async def close(self, timeout: float | None = None) -> None:
-        """Flush everything, stop the tasks and close the pool. Durable when it returns.
+        """Flush everything, stop the timer and writers and close the pool. Durable when it returns.
 
-        As :meth:`arc_eval.ArcEval.close`: if the flush fails, the client stays open with its rows.
+        ``timeout`` bounds the wait for the database (default ``retry_timeout``). If the flush fails
+        (UnsentRowsError), the client stays open with its rows: call ``close()`` or ``flush()`` again.
         """
         if self._closed:
             return
         if self._opened:
             await self.flush(timeout)
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        self._stop.set()
+        await agather(self._timers, timeout=5)
+        if self._queue is not None:
+            for _ in self._writers:
+                self._queue.put_nowait(None)
+            await agather(self._writers, timeout=5)
+        self._timers, self._writers = [], []
         if self._opened:
-            await self.flush(timeout)
+            await self.flush(timeout)  # anything the timer handed over while stopping
         self._closed = True
         atexit.unregister(self._atexit_hook)
         await self._pool.close()
@@ -255,17 +321,21 @@ class AsyncArcEval(ClientBase):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise core.ArcEvalError("this AsyncArcEval client is closed")
+            raise core.ArcEvalError(f"this {type(self).__name__} client is closed")
 
     # -- flushing -------------------------------------------------------------------------------------
 
     async def _write_taken(self, taken: dict[str, list[Pending]], timeout: float | None) -> list[WriteResult]:
-        """As :meth:`arc_eval.ArcEval._write_taken`; embeddings are computed in a worker thread."""
+        """Write rows taken from the buffer, in table order, one transaction per ``batch_size`` chunk;
+        each chunk may wait ``timeout`` seconds (default ``retry_timeout``) for the database.
+
+        On an error the rows not yet written go back to the buffer and the error is raised.
+        """
         results: list[WriteResult] = []
         try:
             for spec, chunk in self._chunks(taken):
                 if any(item.embed_text is not None for item in chunk):
-                    rows = await asyncio.to_thread(self._embedded_rows, spec, chunk)
+                    rows = await off_loop(self._embedded_rows, spec, chunk)
                 else:
                     rows = [item.row for item in chunk]
                 result = await self.run(self._chunk_flow(spec, chunk, rows), deadline=self._deadline(timeout))
@@ -281,6 +351,8 @@ class AsyncArcEval(ClientBase):
         while True:
             taken = await self._queue.get()
             try:
+                if taken is None:
+                    return
                 await self._write_taken(taken, None)
             except Exception as exc:  # rows are back in the buffer; the next flush() writes them or raises
                 log.error(
@@ -293,47 +365,52 @@ class AsyncArcEval(ClientBase):
                 self._queue.task_done()
 
     def _hand_off(self) -> None:
-        """Give what is buffered to the writer task (unless two batches already wait for it)."""
+        """Give what is buffered to a writer (unless enough batches already wait for one)."""
         assert self._queue is not None
-        if self._queue.qsize() < 2:
+        if self._queue.qsize() < 2 * self._writer_count:
             self._queue.put_nowait(self._buffers.take())
 
     async def _make_room(self) -> None:
+        """A table's buffer reached ``batch_size`` (or the buffer is full): write it now, or hand it over."""
         if self._queue is not None:
             self._hand_off()
             return
         try:
             await self.flush()
-        except UnsentRowsError as exc:
+        except UnsentRowsError as exc:  # the rows stay buffered; the buffer's bounds limit how many
             log.error("flush failed: %s", exc)
 
     async def _record(self, table: str, item: Pending) -> None:
-        if not self._opened:
-            await self.open()
+        await self._open()
         count = self._buffers.try_add(table, item)
         if count is None:
             await self._make_room()
             wait = self.backpressure_timeout if self._queue is not None else 0.0
-            deadline = time.monotonic() + wait
-            while (count := self._buffers.try_add(table, item)) is None:
-                if time.monotonic() >= deadline:
-                    raise self._buffers.full_error(wait)
-                await asyncio.sleep(0.01)
+            count = await self._buffers.add_async(table, item, timeout=wait)
         if self._added(table, item, count):
             await self._make_room()
 
     async def flush(self, timeout: float | None = None) -> list[WriteResult]:
-        """Write every row recorded so far; durable when it returns (see :meth:`arc_eval.ArcEval.flush`)."""
-        await self.open()
-        assert self._flush_lock is not None
+        """Write every row recorded so far (and wait for background writes); durable when it returns.
+
+        Tables are written in order (outcomes, tool usage, failures), each in chunks of ``batch_size``,
+        one transaction per chunk. Rows the database refuses go to ``ingest_dead_letters``; every other
+        row lands once. While the database is lost or busy, the flush retries; once it has made no
+        progress for ``timeout`` seconds (default ``retry_timeout``), it raises UnsentRowsError with the
+        number of rows unsent, and they stay buffered for the next flush. A large backlog on a working
+        database is not cut short. Returns the results of the chunks this call wrote.
+        """
+        if True:  # ASYNC: the first call opens the async client (flush on a closed sync client returns [])
+            await self._open()
         started = time.monotonic()
         limit = self._limit(timeout)
-        await self._progressing(self._flush_lock.acquire(), started, limit, "another flush made no progress")
+        while not await self._flush_lock.acquire_within(self._patience(started, limit)):
+            self._check_stalled(started, limit, "another flush")
         try:
-            if self._queue is not None:
-                await self._progressing(
-                    self._queue.join(), started, limit, "background writes made no progress"
-                )
+            while self._queue is not None and not await self._queue.join_within(
+                self._patience(started, limit)
+            ):
+                self._check_stalled(started, limit, "background writes")
             return await self._write_taken(self._buffers.take(), limit)
         except UnsentRowsError:
             raise
@@ -341,22 +418,6 @@ class AsyncArcEval(ClientBase):
             raise self._unsent_error(exc, started) from exc
         finally:
             self._flush_lock.release()
-
-    async def _progressing(self, awaitable: Any, started: float, limit: float, stalled: str) -> None:
-        """Await ``awaitable`` while the database keeps taking chunks; give up after ``limit`` idle seconds."""
-        task = asyncio.ensure_future(awaitable)
-        try:
-            while not task.done():
-                idle = self._idle(started)
-                if idle >= limit:
-                    raise UnsentRowsError(
-                        self.unsent(), time.monotonic() - started, f"{stalled} for {limit:g} s"
-                    )
-                await asyncio.wait({task}, timeout=min(1.0, limit - idle))
-            task.result()
-        finally:
-            if not task.done():
-                task.cancel()
 
     # -- configurations -------------------------------------------------------------------------------
 
@@ -367,7 +428,10 @@ class AsyncArcEval(ClientBase):
         sandbox_config: Mapping[str, Any] | None = None,
         modal_app_id: str | None = None,
     ) -> uuid.UUID:
-        """See :meth:`arc_eval.ArcEval.create_configuration`. Committed on return."""
+        """Create a configuration, or return the active one with this name and owner. Committed on return.
+
+        An active configuration of the same name owned by another user is refused (ValidationError).
+        """
         return await self.run(self._q_create_configuration(name, user_id, sandbox_config, modal_app_id))
 
     async def create_config_version(
@@ -383,9 +447,17 @@ class AsyncArcEval(ClientBase):
         modal_deployment_id: str | None = None,
         connection: psycopg.AsyncConnection | None = None,
     ) -> ConfigVersion:
-        """See :meth:`arc_eval.ArcEval.create_config_version`. Committed on return (or in ``connection``'s
-        transaction)."""
-        factory = await asyncio.to_thread(  # the embedder may be slow or remote: off the loop
+        """Store YAML text (or a dict) as the next version of ``config`` (a config_id or an active name).
+
+        Validates (YAML parsed safely, ``model`` present, ``temperature`` in [0, 2], at most 1 MB), hashes
+        the canonical JSON (SHA-256) and returns the existing version (``created=False``) when this
+        configuration already has that content; if that version is not the current one (a revert), it
+        becomes current again, with a diff. Otherwise assigns the next ``version_number`` under a
+        row lock, moves ``latest_version_id`` and writes a ``config_diffs`` row against the previous
+        latest version, in one transaction: committed on return, or part of ``connection``'s open
+        transaction when given.
+        """
+        factory = await off_loop(  # the embedder may be slow or remote: off the event loop
             self._q_create_config_version,
             config,
             content,
@@ -399,17 +471,17 @@ class AsyncArcEval(ClientBase):
         return await self.run(factory, connection=connection)
 
     async def get_active_config(self, name: str) -> dict[str, Any]:
-        """See :meth:`arc_eval.ArcEval.get_active_config`."""
+        """The latest version of the active configuration ``name`` (NotFoundError if none)."""
         return await self.run(self._q_get_active_config(name))
 
     async def get_active_configurations(self) -> list[dict[str, Any]]:
-        """See :meth:`arc_eval.ArcEval.get_active_configurations`."""
+        """Every active configuration that has a version, with its latest version."""
         return await self.run(self._q_get_active_configurations())
 
     async def deactivate_configuration(
         self, config_id: uuid.UUID | str, *, user_id: uuid.UUID | str | None = None
     ) -> bool:
-        """See :meth:`arc_eval.ArcEval.deactivate_configuration`. Committed on return."""
+        """Soft delete (``is_active = false``); versions stay. Returns whether it was active. Committed on return."""
         return await self.run(self._q_deactivate_configuration(config_id, user_id))
 
     # -- simulations ----------------------------------------------------------------------------------
@@ -428,7 +500,11 @@ class AsyncArcEval(ClientBase):
         sandbox_metadata: Mapping[str, Any] | None = None,
         priority: int | None = None,
     ) -> uuid.UUID:
-        """See :meth:`arc_eval.ArcEval.start_simulation`. Committed on return."""
+        """Start a simulation (status ``running``) of a config version over scenarios, in order.
+
+        Unknown or inactive scenarios, repeats and an empty list are refused (ValidationError). Committed
+        on return; giving the same ``simulation_id`` again changes nothing and returns it.
+        """
         return await self.run(
             self._q_start_simulation(
                 version_id,
@@ -455,7 +531,12 @@ class AsyncArcEval(ClientBase):
         modal_call_id: str | None = None,
         logs: str | None = None,
     ) -> str:
-        """See :meth:`arc_eval.ArcEval.set_scenario_status`. Committed on return."""
+        """Move a scenario: pending -> running/skipped/failed, running -> completed/failed, failed -> running.
+
+        Anything else, or a change in a finished simulation, raises IllegalTransitionError; repeating the
+        current status changes nothing. ``failed -> running`` is a retry and adds one to ``retry_count``
+        unless given. Committed on return.
+        """
         return await self.run(
             self._q_set_scenario_status(
                 simulation_id, scenario_id, status, at, retry_count, modal_call_id, logs
@@ -470,7 +551,12 @@ class AsyncArcEval(ClientBase):
         overall_score: float | None = None,
         completed_at: dt.datetime | None = None,
     ) -> dict[str, Any]:
-        """See :meth:`arc_eval.ArcEval.finish_simulation`. Flushes first; committed on return."""
+        """Flush, then close the simulation as completed / failed / cancelled with its totals.
+
+        ``overall_score`` defaults to the mean reliability of its outcomes. Finishing a finished simulation
+        with another status is refused (IllegalTransitionError); with the same status it changes nothing.
+        Committed on return; returns the simulation row.
+        """
         factory = self._q_finish_simulation(simulation_id, status, overall_score, completed_at)
         await self.flush()
         return await self.run(factory)
@@ -495,7 +581,16 @@ class AsyncArcEval(ClientBase):
         execution_time: dt.datetime | None = None,
         **optional_columns: Any,
     ) -> uuid.UUID:
-        """See :meth:`arc_eval.ArcEval.record_outcome`. Not durable on return unless the buffer filled."""
+        """Validate and buffer one outcome; returns its ``outcome_id`` (a UUIDv7 unless given).
+
+        On return the row is validated and buffered, not durable: it is durable (stored, or dead-lettered if
+        the database refuses it) once a later ``flush()``, ``close()`` or ``finish_simulation()`` returns.
+        Raises ValidationError (nothing buffered) for a value that breaks a rule or a limit, and
+        BufferFullError when the buffer stayed full for ``backpressure_timeout``. Recording the same
+        ``outcome_id`` again lands the outcome once. Optional columns:
+        outcome_id, metrics, modal_call_id, sandbox_id, sandbox_logs, retry_count, error_code,
+        error_category, execution_metadata (any keys), trajectory_embedding.
+        """
         self._check_open()
         values = outcome_kwargs(
             simulation_id,
@@ -514,14 +609,27 @@ class AsyncArcEval(ClientBase):
         return outcome_id
 
     async def record_tool_usage(self, **values: Any) -> uuid.UUID:
-        """See :meth:`arc_eval.ArcEval.record_tool_usage`. Not durable on return."""
+        """Validate and buffer one tool-usage row; returns its ``usage_id``. Durable as
+        :meth:`record_outcome`'s row (not on return); the same ``usage_id`` recorded again lands once.
+
+        Required: outcome_id, tool_name, call_count, avg_duration_ms, success_rate, and execution_time
+        (the outcome's; may be omitted for an outcome recorded by this client).
+        """
         self._check_open()
         table, item, usage_id = self._prepare_tool_usage(dict(values))
         await self._record(table, item)
         return usage_id
 
     async def record_failure(self, **values: Any) -> uuid.UUID:
-        """See :meth:`arc_eval.ArcEval.record_failure`. Not durable on return."""
+        """Validate and buffer one failure; returns its ``pattern_id``. Durable as :meth:`record_outcome`'s
+        row (not on return); the same ``pattern_id`` recorded again lands once.
+
+        Required: outcome_id, failure_type, failure_category, and execution_time (the outcome's; may be
+        omitted for an outcome recorded by this client). At flush, ``error_message`` is embedded and the
+        failure joins the cluster of its nearest earlier failure when the cosine similarity is at least
+        ``cluster_threshold`` (``cluster_confidence`` = similarity), else starts a new cluster;
+        ``similar_failures_count`` of every member is the cluster's size minus one.
+        """
         self._check_open()
         table, item, pattern_id = self._prepare_failure(dict(values))
         await self._record(table, item)
@@ -532,42 +640,35 @@ class AsyncArcEval(ClientBase):
     async def similar_config_versions(
         self, query: str | Mapping[str, Any], k: int = 5, *, config_id: uuid.UUID | str | None = None
     ) -> list[dict[str, Any]]:
-        """See :meth:`arc_eval.ArcEval.similar_config_versions`."""
+        """Config versions nearest to ``query`` (text or a config dict), with ``similarity`` (cosine)."""
         return await self.run(
-            await asyncio.to_thread(self._q_similar, "config_versions", query, k, config_id=config_id)
+            await off_loop(self._q_similar, "config_versions", query, k, config_id=config_id)
         )
 
     async def similar_scenarios(self, text: str, k: int = 5) -> list[dict[str, Any]]:
-        """See :meth:`arc_eval.ArcEval.similar_scenarios`."""
-        return await self.run(await asyncio.to_thread(self._q_similar, "scenarios", text, k))
+        """Scenarios nearest to ``text`` (embeddings come from :meth:`embed_scenarios`)."""
+        return await self.run(await off_loop(self._q_similar, "scenarios", text, k))
 
     async def similar_trajectories(
         self, query: str | Mapping[str, Any], k: int = 5, *, scenario_id: str | None = None
     ) -> list[dict[str, Any]]:
-        """See :meth:`arc_eval.ArcEval.similar_trajectories`."""
-        return await self.run(
-            await asyncio.to_thread(self._q_similar, "outcomes", query, k, scenario_id=scenario_id)
-        )
+        """Outcomes whose trajectory is nearest to ``query`` (needs ``embed_trajectories=True`` or
+        :meth:`embed_trajectories_backfill`)."""
+        return await self.run(await off_loop(self._q_similar, "outcomes", query, k, scenario_id=scenario_id))
 
     async def similar_failures(self, error_message: str, k: int = 5) -> list[dict[str, Any]]:
-        """See :meth:`arc_eval.ArcEval.similar_failures`."""
-        return await self.run(await asyncio.to_thread(self._q_similar, "failure_patterns", error_message, k))
+        """Failures whose error message is nearest to ``error_message``."""
+        return await self.run(await off_loop(self._q_similar, "failure_patterns", error_message, k))
 
     async def embed_scenarios(self, *, overwrite: bool = False, limit: int = 100_000) -> int:
-        """See :meth:`arc_eval.ArcEval.embed_scenarios`."""
+        """Fill ``scenarios.scenario_embedding`` from name and task prompt. Returns rows updated."""
         rows = await self.run(self._q_missing_embeddings("scenarios", limit, overwrite))
-        return (
-            await self.run(await asyncio.to_thread(self._q_store_embeddings, "scenarios", rows))
-            if rows
-            else 0
-        )
+        return await self.run(await off_loop(self._q_store_embeddings, "scenarios", rows)) if rows else 0
 
     async def embed_trajectories_backfill(self, limit: int = 1000) -> int:
-        """See :meth:`arc_eval.ArcEval.embed_trajectories_backfill`."""
+        """Embed up to ``limit`` stored trajectories that have no embedding. Returns rows updated."""
         rows = await self.run(self._q_missing_embeddings("outcomes", limit, False))
-        return (
-            await self.run(await asyncio.to_thread(self._q_store_embeddings, "outcomes", rows)) if rows else 0
-        )
+        return await self.run(await off_loop(self._q_store_embeddings, "outcomes", rows)) if rows else 0
 
 
-__all__ = ["AsyncArcEval"]
+__all__ = ["AsyncArcEval", "ConfigVersion"]

@@ -134,6 +134,17 @@ class ClientBase(Recorder):
         """Seconds since the database last took a chunk (or since ``started``, if later)."""
         return time.monotonic() - max(started, self._last_progress)
 
+    def _patience(self, started: float, limit: float) -> float:
+        """Seconds to wait for a lock or for the writers before looking at the progress again."""
+        return min(1.0, max(0.01, limit - self._idle(started)))
+
+    def _check_stalled(self, started: float, limit: float, waiting_for: str) -> None:
+        """Raise UnsentRowsError when the database has taken no chunk for ``limit`` seconds."""
+        if self._idle(started) >= limit:
+            raise UnsentRowsError(
+                self.unsent(), time.monotonic() - started, f"{waiting_for} made no progress for {limit:g} s"
+            )
+
     def _connection_kwargs(self) -> dict[str, Any]:
         """libpq settings so that a dead server or a half-open connection is noticed within ``retry_timeout``
         (TCP keepalives and ``tcp_user_timeout``; ignored on Unix sockets)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import threading
 import time
@@ -91,6 +92,15 @@ class Buffers:
                     raise self.full_error(timeout)
                 if not self._fits(item.size):
                     self._space.wait(remaining)
+
+    async def add_async(self, table: str, item: Pending, timeout: float = 0.0) -> int:
+        """:meth:`add` for the event loop: looks for room every 10 ms instead of blocking the thread."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        while (count := self.try_add(table, item)) is None:
+            if time.monotonic() >= deadline:
+                raise self.full_error(timeout)
+            await asyncio.sleep(0.01)
+        return count
 
     def full_error(self, timeout: float) -> BufferFullError:
         return BufferFullError(

@@ -1,4 +1,6 @@
-"""The synchronous client, :class:`ArcEval`.
+# generated from aio.py by tools/async_to_sync.py; do not edit
+
+"""The client for the raw tables, :class:`ArcEval`.
 
 Durability, call by call:
 
@@ -9,13 +11,18 @@ Durability, call by call:
 * ``record_outcome``, ``record_tool_usage`` and ``record_failure`` validate and buffer: nothing is durable
   when they return, but the row is one the database accepts (a row that breaks a rule is refused at
   the call with ValidationError). When a table's buffer reaches ``batch_size`` it is handed to a writer
-  thread (with ``write_behind=False`` that call writes it before returning); every ``flush_interval``
-  seconds a timer hands over what is buffered. Everything recorded is durable (in its table, or in
-  ``ingest_dead_letters`` if the database refused that row) when :meth:`ArcEval.flush` or
-  :meth:`ArcEval.close` returns, when the ``with`` block is left, and at interpreter exit.
-  ``finish_simulation`` flushes first. A flush that cannot reach the database within ``retry_timeout``
-  raises :class:`~arc_eval.api.UnsentRowsError`; the rows stay in the client for the next flush.
+  (a thread in the sync client, a task in the asyncio client; with ``write_behind=False`` that call writes
+  it before returning); every ``flush_interval`` seconds a timer hands over what is buffered. Everything
+  recorded is durable (in its table, or in ``ingest_dead_letters`` if the database refused that row)
+  when :meth:`ArcEval.flush` or :meth:`ArcEval.close` returns, when the ``with`` block (``async
+  with`` for the asyncio client) is left, and at interpreter exit (the asyncio client writes what is
+  buffered then over a plain sync connection, as no event loop runs any more). ``finish_simulation``
+  flushes first. A flush that cannot reach the database within ``retry_timeout`` raises
+  :class:`~arc_eval.api.UnsentRowsError`; the rows stay in the client for the next flush.
 * Re-sending a record with the same id (after a crash or an UnsentRowsError) lands it once.
+
+The asyncio client never blocks its event loop: embeddings are computed in a worker thread and a full
+buffer is waited for with ``asyncio.sleep``.
 """
 
 from __future__ import annotations
@@ -23,8 +30,6 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import logging
-import queue
-import threading
 import time
 import uuid
 import weakref
@@ -36,6 +41,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from . import core
+from ._acompat import Event, Lock, Queue, Worker, gather, sleep, spawn
 from .api import DEFAULT_RETRY_TIMEOUT, ClientBase, FlowFactory, UnsentRowsError, outcome_kwargs, resolve_dsn
 from .buffer import Pending
 from .connection import client_kwargs
@@ -46,7 +52,7 @@ log = logging.getLogger(__name__)
 
 
 def run_op(cur: psycopg.Cursor, op: core.Op) -> Any:
-    """Execute one flow operation on a sync cursor."""
+    """Execute one flow operation on a cursor."""
     if isinstance(op, core.Execute):
         cur.execute(op.sql, op.params)
         return cur.rowcount
@@ -76,7 +82,7 @@ def drive(conn: psycopg.Connection, flow: Flow) -> Any:
                 op = flow.throw(error) if error is not None else flow.send(value)
             except StopIteration as stop:
                 return stop.value
-            value, error = None, None
+            value, error = (None, None)
             try:
                 value = run_op(cur, op)
             except Exception as exc:
@@ -94,16 +100,18 @@ def configure_connection(conn: psycopg.Connection) -> None:
         from pgvector.psycopg import register_vector
 
         register_vector(conn)
-    except (psycopg.Error, ImportError) as exc:  # the schema may not exist yet: vectors stay text
+    except (psycopg.Error, ImportError) as exc:
         log.debug("pgvector types not registered: %s", type(exc).__name__)
 
 
 class ArcEval(ClientBase):
-    """Sync client for the raw tables. Thread-safe; one instance per process is enough.
+    """Client for the raw tables. The sync client is thread-safe, the asyncio client belongs to one event
+    loop; one instance per process is enough. The sync client connects in its constructor; the asyncio
+    client at ``async with``, ``await db.open()`` or its first call.
 
     ``dsn`` defaults to :func:`arc_eval.connection.resolve`; ``raw_schema`` to :func:`arc_eval.dbt.raw_schema`.
     Pool sizes default to one sandbox (min 1, max 4); ``pool_kwargs`` passes anything else to
-    ``psycopg_pool.ConnectionPool``.
+    ``psycopg_pool.ConnectionPool`` (its async twin for the asyncio client).
 
     Time: ``retry_timeout`` (default 30 s) is the longest any call waits for a lost or busy database,
     retrying with exponential backoff from ``retry_backoff`` seconds; ``flush(timeout=)`` and
@@ -114,9 +122,9 @@ class ArcEval(ClientBase):
     ``limits`` (:class:`arc_eval.core.Limits`) bounds identifiers, text, JSON size and depth, and times.
 
     ``flush_interval=None`` disables the interval flush. ``write_behind=True`` (default) writes full
-    batches on a writer thread while the caller keeps recording (``writers`` threads, default 1).
-    ``write_mode="auto"`` COPYs straight into the table and falls back to a staging table with
-    ``ON CONFLICT DO NOTHING`` when a row already exists; ``"staged"`` always stages.
+    batches in the background while the caller keeps recording (``writers`` writer threads, or tasks for
+    the asyncio client, default 1). ``write_mode="auto"`` COPYs straight into the table and falls back to a
+    staging table with ``ON CONFLICT DO NOTHING`` when a row already exists; ``"staged"`` always stages.
     """
 
     def __init__(
@@ -139,7 +147,7 @@ class ArcEval(ClientBase):
         write_behind: bool = True,
         writers: int = 1,
         limits: core.Limits | None = None,
-        max_buffer_rows: int = 100_000,
+        max_buffer_rows: int = 100000,
         max_buffer_bytes: int = 256 * 1024 * 1024,
         backpressure_timeout: float = 30.0,
     ) -> None:
@@ -159,10 +167,10 @@ class ArcEval(ClientBase):
             retry_backoff=retry_backoff,
         )
         self.flush_interval = flush_interval
-        self._flush_lock = threading.RLock()
-        self._closed = False
+        self.write_behind = write_behind
+        self._dsn = resolve_dsn(dsn)
         self._pool = ConnectionPool(
-            resolve_dsn(dsn),
+            self._dsn,
             min_size=pool_min,
             max_size=pool_max,
             timeout=self.retry_timeout,
@@ -173,25 +181,38 @@ class ArcEval(ClientBase):
             name="arc-eval",
             **dict(pool_kwargs or {}),
         )
-        self._pool.open(wait=True, timeout=self.retry_timeout)
-        self._queue: queue.Queue | None = None
-        self._writers: list[threading.Thread] = []
-        if write_behind:
-            self._queue = queue.Queue()
-            for i in range(max(1, writers)):
-                thread = threading.Thread(target=self._writer_loop, name=f"arc-eval-writer-{i}", daemon=True)
-                thread.start()
-                self._writers.append(thread)
-        self._stop = threading.Event()
-        self._timer: threading.Thread | None = None
-        if flush_interval:
-            self._timer = threading.Thread(target=self._timer_loop, name="arc-eval-flush", daemon=True)
-            self._timer.start()
+        self._opened = False
+        self._closed = False
+        self._flush_lock = Lock()
+        self._stop = Event()
+        self._queue: Queue | None = Queue() if write_behind else None
+        self._writer_count = max(1, writers)
+        self._writers: list[Worker] = []
+        self._timers: list[Worker] = []
+        self._open()
         method = weakref.WeakMethod(self._at_exit)
         self._atexit_hook = lambda: (m := method()) and m()
         atexit.register(self._atexit_hook)
 
-    # -- plumbing -------------------------------------------------------------------------------------
+    def _open(self) -> None:
+        """Open the pool and start the writers and the interval flush, once; refused when closed."""
+        self._check_open()
+        if self._opened:
+            return
+        self._opened = True
+        self._pool.open(wait=True, timeout=self.retry_timeout)
+        if self._queue is not None:
+            for i in range(self._writer_count):
+                self._writers.append(spawn(self._writer_loop, name=f"arc-eval-writer-{i}"))
+        if self.flush_interval:
+            self._timers.append(spawn(self._timer_loop, name="arc-eval-flush"))
+
+    def __enter__(self) -> ArcEval:
+        self._open()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def run(
         self,
@@ -207,7 +228,7 @@ class ArcEval(ClientBase):
         """
         if connection is not None:
             return drive(connection, make_flow())
-        self._check_open()
+        self._open()
         deadline = self._deadline(None) if deadline is None else deadline
         attempt = 0
         while True:
@@ -215,7 +236,7 @@ class ArcEval(ClientBase):
                 with self._pool.connection(timeout=self._wait(deadline)) as conn, conn.transaction():
                     return drive(conn, make_flow())
             except psycopg.Error as exc:
-                time.sleep(self._retry_delay(exc, attempt, deadline))
+                sleep(self._retry_delay(exc, attempt, deadline))
                 attempt += 1
 
     def _timer_loop(self) -> None:
@@ -224,22 +245,20 @@ class ArcEval(ClientBase):
         while not self._stop.wait(tick):
             if self._buffers.age() >= interval:
                 try:
-                    self._hand_off() if self._queue is not None else self.flush()
-                except Exception as exc:  # the rows stay buffered; the next tick retries
+                    if self._queue is not None:
+                        self._hand_off()
+                    else:
+                        self.flush()
+                except Exception as exc:
                     log.error("background flush failed: %s", exc)
 
     def _at_exit(self) -> None:
-        if not self._closed:
-            try:
-                self.close()
-            except Exception as exc:
-                log.error("arc-eval: flush at exit failed: %s", exc)
-
-    def __enter__(self) -> ArcEval:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        if self._closed:
+            return
+        try:
+            self.close()
+        except Exception as exc:
+            log.error("arc-eval: flush at exit failed: %s", exc)
 
     def close(self, timeout: float | None = None) -> None:
         """Flush everything, stop the timer and writers and close the pool. Durable when it returns.
@@ -249,16 +268,17 @@ class ArcEval(ClientBase):
         """
         if self._closed:
             return
-        self.flush(timeout)
+        if self._opened:
+            self.flush(timeout)
         self._stop.set()
-        if self._timer is not None and self._timer is not threading.current_thread():
-            self._timer.join(timeout=5)
+        gather(self._timers, timeout=5)
         if self._queue is not None:
             for _ in self._writers:
-                self._queue.put(None)
-            for thread in self._writers:
-                thread.join(timeout=5)
-        self.flush(timeout)  # anything the timer handed over while stopping
+                self._queue.put_nowait(None)
+            gather(self._writers, timeout=5)
+        self._timers, self._writers = ([], [])
+        if self._opened:
+            self.flush(timeout)
         self._closed = True
         atexit.unregister(self._atexit_hook)
         self._pool.close()
@@ -269,9 +289,7 @@ class ArcEval(ClientBase):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise core.ArcEvalError("this ArcEval client is closed")
-
-    # -- flushing -------------------------------------------------------------------------------------
+            raise core.ArcEvalError(f"this {type(self).__name__} client is closed")
 
     def _write_taken(self, taken: dict[str, list[Pending]], timeout: float | None) -> list[WriteResult]:
         """Write rows taken from the buffer, in table order, one transaction per ``batch_size`` chunk;
@@ -282,7 +300,10 @@ class ArcEval(ClientBase):
         results: list[WriteResult] = []
         try:
             for spec, chunk in self._chunks(taken):
-                rows = self._embedded_rows(spec, chunk)
+                if any(item.embed_text is not None for item in chunk):
+                    rows = self._embedded_rows(spec, chunk)
+                else:
+                    rows = [item.row for item in chunk]
                 result = self.run(self._chunk_flow(spec, chunk, rows), deadline=self._deadline(timeout))
                 self._written(spec, chunk, result)
                 results.append(result)
@@ -292,13 +313,14 @@ class ArcEval(ClientBase):
         return results
 
     def _writer_loop(self) -> None:
+        assert self._queue is not None
         while True:
             taken = self._queue.get()
             try:
                 if taken is None:
                     return
                 self._write_taken(taken, None)
-            except Exception as exc:  # rows are back in the buffer; the next flush() writes them or raises
+            except Exception as exc:
                 log.error(
                     "background write failed (%s: %s); %d rows kept in the buffer",
                     type(exc).__name__,
@@ -309,9 +331,10 @@ class ArcEval(ClientBase):
                 self._queue.task_done()
 
     def _hand_off(self) -> None:
-        """Give what is buffered to a writer thread (unless enough batches already wait for one)."""
-        if self._queue.qsize() < 2 * len(self._writers):
-            self._queue.put(self._buffers.take())
+        """Give what is buffered to a writer (unless enough batches already wait for one)."""
+        assert self._queue is not None
+        if self._queue.qsize() < 2 * self._writer_count:
+            self._queue.put_nowait(self._buffers.take())
 
     def _make_room(self) -> None:
         """A table's buffer reached ``batch_size`` (or the buffer is full): write it now, or hand it over."""
@@ -320,10 +343,11 @@ class ArcEval(ClientBase):
             return
         try:
             self.flush()
-        except UnsentRowsError as exc:  # the rows stay buffered; the buffer's bounds limit how many
+        except UnsentRowsError as exc:
             log.error("flush failed: %s", exc)
 
     def _record(self, table: str, item: Pending) -> None:
+        self._open()
         count = self._buffers.try_add(table, item)
         if count is None:
             self._make_room()
@@ -331,17 +355,6 @@ class ArcEval(ClientBase):
             count = self._buffers.add(table, item, timeout=wait)
         if self._added(table, item, count):
             self._make_room()
-
-    def _wait_for_writers(self, started: float, limit: float) -> None:
-        if self._queue is None:
-            return
-        done = self._queue.all_tasks_done
-        with done:
-            while self._queue.unfinished_tasks:
-                idle = self._idle(started)
-                if idle >= limit:
-                    raise TimeoutError(f"background writes made no progress for {limit:g} s")
-                done.wait(min(1.0, limit - idle))
 
     def flush(self, timeout: float | None = None) -> list[WriteResult]:
         """Write every row recorded so far (and wait for background writes); durable when it returns.
@@ -355,13 +368,11 @@ class ArcEval(ClientBase):
         """
         started = time.monotonic()
         limit = self._limit(timeout)
-        while not self._flush_lock.acquire(timeout=min(1.0, max(0.01, limit))):
-            if self._idle(started) >= limit:
-                raise UnsentRowsError(
-                    self.unsent(), time.monotonic() - started, "another flush made no progress"
-                )
+        while not self._flush_lock.acquire_within(self._patience(started, limit)):
+            self._check_stalled(started, limit, "another flush")
         try:
-            self._wait_for_writers(started, limit)
+            while self._queue is not None and (not self._queue.join_within(self._patience(started, limit))):
+                self._check_stalled(started, limit, "background writes")
             return self._write_taken(self._buffers.take(), limit)
         except UnsentRowsError:
             raise
@@ -369,8 +380,6 @@ class ArcEval(ClientBase):
             raise self._unsent_error(exc, started) from exc
         finally:
             self._flush_lock.release()
-
-    # -- configurations -------------------------------------------------------------------------------
 
     def create_configuration(
         self,
@@ -433,8 +442,6 @@ class ArcEval(ClientBase):
     ) -> bool:
         """Soft delete (``is_active = false``); versions stay. Returns whether it was active. Committed on return."""
         return self.run(self._q_deactivate_configuration(config_id, user_id))
-
-    # -- simulations ----------------------------------------------------------------------------------
 
     def start_simulation(
         self,
@@ -515,8 +522,6 @@ class ArcEval(ClientBase):
         """The simulation row as a dict (None if unknown)."""
         return self.run(self._q_get_simulation(simulation_id))
 
-    # -- outcomes, tool usage, failures -----------------------------------------------------------------
-
     def record_outcome(
         self,
         *,
@@ -585,8 +590,6 @@ class ArcEval(ClientBase):
         self._record(table, item)
         return pattern_id
 
-    # -- similarity search ------------------------------------------------------------------------------
-
     def similar_config_versions(
         self, query: str | Mapping[str, Any], k: int = 5, *, config_id: uuid.UUID | str | None = None
     ) -> list[dict[str, Any]]:
@@ -608,7 +611,7 @@ class ArcEval(ClientBase):
         """Failures whose error message is nearest to ``error_message``."""
         return self.run(self._q_similar("failure_patterns", error_message, k))
 
-    def embed_scenarios(self, *, overwrite: bool = False, limit: int = 100_000) -> int:
+    def embed_scenarios(self, *, overwrite: bool = False, limit: int = 100000) -> int:
         """Fill ``scenarios.scenario_embedding`` from name and task prompt. Returns rows updated."""
         rows = self.run(self._q_missing_embeddings("scenarios", limit, overwrite))
         return self.run(self._q_store_embeddings("scenarios", rows)) if rows else 0

@@ -246,6 +246,18 @@ def pooler_mode(env: Mapping[str, str] | None = None) -> str:
     return mode
 
 
+# Startup options of the sessions that read the models (the dashboard, its export, the recommender).
+# JIT off: the planner overestimates the models' plans (window bounds and fresh hours are parameters) and
+# compiling a plan it thinks is large costs seconds, where the query itself takes milliseconds.
+READER_OPTIONS = "-c jit=off"
+
+
+def reader_kwargs(*, read_only: bool = False) -> dict[str, str]:
+    """psycopg connection arguments of a session that reads the models (see ``READER_OPTIONS``)."""
+    options = READER_OPTIONS + (" -c default_transaction_read_only=on" if read_only else "")
+    return {"options": options}
+
+
 def client_kwargs(env: Mapping[str, str] | None = None) -> dict[str, object]:
     """psycopg connection arguments the loader adds for the path to the server.
 

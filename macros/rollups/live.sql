@@ -27,7 +27,8 @@
 
 
 {% macro arc_eval_failure_measures() %}
-    {#- (name, expression) of the failure measures, over columns of int_failures_enriched. The latest
+    {#- (name, expression) of the failure measures, over columns of int_failures_enriched, per hour, cluster
+        and category (the versions and scenarios as sorted sets, which a union merges). The latest
         message of a group is the one at its latest time (the smallest of equals); first_messages are
         the first var('llm_sample_errors') distinct messages in sort order, which hold the first of any
         union of groups. -#}
@@ -42,13 +43,30 @@
             ~ ' filter (where error_message is not null))[1]'),
         ('first_messages', '(array_agg(distinct error_message) filter (where error_message is not null))'
             ~ '[1:' ~ var('llm_sample_errors', 5) ~ ']'),
+        ('version_ids', 'array_agg(distinct version_id)'),
+        ('scenario_ids', 'array_agg(distinct scenario_id)'),
     ]) }}
 {% endmacro %}
 
 
 {% macro arc_eval_tool_use_measures() %}
-    {#- (name, expression) of the tool-use measures, over columns of int_tool_usage_enriched. -#}
-    {{ return([('uses', 'count(*)')]) }}
+    {#- (name, expression) of the tool-use measures, over columns of int_tool_usage_enriched, per hour,
+        version and scenario: the rows and the sorted set of tools used. -#}
+    {{ return([('uses', 'count(*)'), ('tool_names', 'array_agg(distinct tool_name)')]) }}
+{% endmacro %}
+
+
+{% macro arc_eval_tool_measures() %}
+    {#- (name, expression) of the tool-call measures, over columns of int_tool_usage_enriched, per hour,
+        version and tool. -#}
+    {{ return([
+        ('uses', 'count(*)'),
+        ('call_count_sum', 'sum(call_count)'),
+        ('success_rate_sum', 'sum(success_rate::double precision)'),
+        ('success_rate_count', 'count(success_rate)'),
+        ('duration_sum', 'sum(avg_duration_ms::double precision)'),
+        ('duration_count', 'count(avg_duration_ms)'),
+    ]) }}
 {% endmacro %}
 
 
@@ -68,24 +86,35 @@
 {%- endmacro %}
 
 
-{% macro arc_eval_live_stats(rollup_name, relation_name, grain, measures, window=none) -%}
+{% macro arc_eval_live_stats(rollup_name, relation_name, grain, measures, window=none, start=none, end=none) -%}
     {#- Rows (hour, grain..., measures...) equal to arc_eval_stats_select over the rows of the model
-        `relation_name` with execution_time within `window` of arc_eval_now() (all history when none), exact
-        and live, from the rollup model `rollup_name`. A missing watermark (the rollup not built yet) takes
-        every hour from the raw rows. -#}
+        `relation_name` with execution_time in (start, end], exact and live, from the rollup model
+        `rollup_name`. `start` and `end` are SQL expressions (none: unbounded); `window` (an interval) sets
+        start to arc_eval_now() minus it. Whole hours inside the bounds come from the rollup, except hours
+        holding a row created since its watermark (a missing watermark: every hour); those, and the
+        partial hours at the bounds, are computed from the raw rows. -#}
     {%- set rollup = ref(rollup_name) -%}
     {%- set relation = ref(relation_name) -%}
+    {%- if window is not none -%}
+        {%- set start = arc_eval_now() ~ " - interval '" ~ window ~ "'" -%}
+    {%- endif -%}
     {%- set names = measures | map(attribute=0) | list -%}
     {%- set columns = ['hour'] + grain + names -%}
     with live_bounds as (
         select
-            {%- if window %}
-            {{ arc_eval_now() }} - interval '{{ window }}' as window_start,
-            {{ bucket('1 hour', arc_eval_now() ~ " - interval '" ~ window ~ "'") }} + interval '1 hour'
-            as first_whole_hour
+            {%- if start is not none %}
+            {{ start }} as window_start,
+            {{ bucket('1 hour', start) }} + interval '1 hour' as first_whole_hour,
             {%- else %}
             timestamptz '-infinity' as window_start,
-            timestamptz '-infinity' as first_whole_hour
+            timestamptz '-infinity' as first_whole_hour,
+            {%- endif %}
+            {%- if end is not none %}
+            {{ end }} as window_end,
+            {{ bucket('1 hour', end) }} as end_hour
+            {%- else %}
+            timestamptz 'infinity' as window_end,
+            timestamptz 'infinity' as end_hour
             {%- endif %}
     ),
 
@@ -96,40 +125,49 @@
     ),
 
     live_fresh_hours as (
-        -- Through the BRIN index on created_at: a bounded range, so it is estimated as narrow.
+        -- Through the BRIN index on created_at. Both bounds are parameters, so the range is estimated as
+        -- narrow (with constants the planner reads the histogram, with none it assumes a third of the rows,
+        -- and a plan costed for millions of fresh rows gets JIT-compiled for seconds).
         select distinct {{ bucket('1 hour', 'fresh.execution_time') }} as fresh_hour
         from {{ relation }} as fresh
         where
-            fresh.created_at >= (select lw.source_watermark from live_watermark as lw)
+            fresh.created_at
+            >= (select coalesce(max(lw.source_watermark), '-infinity'::timestamptz) from live_watermark as lw)
             and fresh.created_at <= 'infinity'::timestamptz
-        union
-        -- No watermark: the rollup holds nothing yet (a one-time filter: not read otherwise).
-        select distinct {{ bucket('1 hour', 'unbuilt.execution_time') }} as fresh_hour
-        from {{ relation }} as unbuilt
-        where not exists (select from live_watermark)
     ),
 
     live_raw_rows as (
-        -- The window's partial first hour, then the fresh whole hours.
+        -- The partial first hour, the fresh whole hours, then the partial last hour.
         select *
         from {{ relation }} as first_hour
         where
             first_hour.execution_time > (select lb.window_start from live_bounds as lb)
             and first_hour.execution_time < (select lb.first_whole_hour from live_bounds as lb)
+            and first_hour.execution_time <= (select lb.window_end from live_bounds as lb)
         union all
         select *
         from {{ relation }} as recent
         where
             recent.execution_time >= (select lb.first_whole_hour from live_bounds as lb)
+            and recent.execution_time < (select lb.end_hour from live_bounds as lb)
             and recent.execution_time >= (select min(f.fresh_hour) from live_fresh_hours as f)
-            and recent.execution_time <= 'infinity'::timestamptz
             and {{ bucket('1 hour', 'recent.execution_time') }} in (select f.fresh_hour from live_fresh_hours as f)
+        {%- if end is not none %}
+        union all
+        select *
+        from {{ relation }} as last_hour
+        where
+            last_hour.execution_time >= (select lb.end_hour from live_bounds as lb)
+            and last_hour.execution_time >= (select lb.first_whole_hour from live_bounds as lb)
+            and last_hour.execution_time <= (select lb.window_end from live_bounds as lb)
+        {%- endif %}
     )
 
     select {{ columns | join(', ') }}
     from {{ rollup }}
     where
         hour >= (select lb.first_whole_hour from live_bounds as lb)
+        and hour < (select lb.end_hour from live_bounds as lb)
         and hour not in (select f.fresh_hour from live_fresh_hours as f)
     union all
     select {{ columns | join(', ') }}

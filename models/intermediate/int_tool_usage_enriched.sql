@@ -1,13 +1,18 @@
 -- Each tool-usage row with its outcome's scenario and configuration version. Every tool-usage row has its
--- outcome (foreign key).
+-- outcome (foreign key). An equality on execution_time, as int_failures_enriched.
 select
     tu.usage_id,
     tu.outcome_id,
     tu.execution_time,
     tu.tool_name,
+    tu.call_count,
+    tu.success_rate,
+    tu.avg_duration_ms,
     tu.created_at,
     o.scenario_id,
     o.version_id
 from {{ ref('stg_tool_usage') }} as tu
 inner join {{ ref('int_outcomes_enriched') }} as o
-    on {{ same_outcome('tu', 'o') }}
+    on
+        tu.outcome_id = o.outcome_id
+        and tu.execution_time = o.execution_time

@@ -5,7 +5,7 @@
 with stats as (
     {{ arc_eval_live_stats(
         'failure_stats_hourly', 'int_failures_enriched',
-        ['pattern_cluster_id', 'failure_category', 'version_id', 'scenario_id'],
+        ['pattern_cluster_id', 'failure_category'],
         arc_eval_failure_measures()
     ) }}
 ),
@@ -22,13 +22,30 @@ per_cluster as (
         sum(failures)::bigint as failure_count,
         min(first_seen) as first_seen,
         max(last_seen) as last_seen,
-        sum(confidence_sum) / nullif(sum(confidence_count), 0) as avg_confidence,
-        count(distinct version_id) as config_versions_affected,
-        array_agg(distinct version_id) as config_version_ids,
-        count(distinct scenario_id) as scenarios_affected,
-        array_agg(distinct scenario_id) as affected_scenarios
+        sum(confidence_sum) / nullif(sum(confidence_count), 0) as avg_confidence
     from clustered
     group by pattern_cluster_id
+),
+
+reach as (
+    -- The union of each cluster's versions and scenarios.
+    select
+        c.pattern_cluster_id,
+        array(
+            select distinct v.version_id
+            from clustered as cv
+            cross join lateral unnest(cv.version_ids) as v (version_id)
+            where cv.pattern_cluster_id = c.pattern_cluster_id
+            order by v.version_id
+        ) as config_version_ids,
+        array(
+            select distinct sc.scenario_id
+            from clustered as cs
+            cross join lateral unnest(cs.scenario_ids) as sc (scenario_id)
+            where cs.pattern_cluster_id = c.pattern_cluster_id
+            order by sc.scenario_id
+        ) as affected_scenarios
+    from (select distinct pattern_cluster_id from clustered) as c
 ),
 
 categories as (
@@ -63,10 +80,11 @@ select
     pc.last_seen,
     pc.avg_confidence,
     lm.error_message as sample_error_message,
-    pc.config_versions_affected,
-    pc.config_version_ids,
-    pc.scenarios_affected,
-    pc.affected_scenarios
+    cardinality(r.config_version_ids)::bigint as config_versions_affected,
+    r.config_version_ids,
+    cardinality(r.affected_scenarios)::bigint as scenarios_affected,
+    r.affected_scenarios
 from per_cluster as pc
 inner join categories as c on pc.pattern_cluster_id = c.pattern_cluster_id
+inner join reach as r on pc.pattern_cluster_id = r.pattern_cluster_id
 left join latest_message as lm on pc.pattern_cluster_id = lm.pattern_cluster_id

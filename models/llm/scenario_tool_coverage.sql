@@ -51,13 +51,14 @@ used as (
     select
         t.scenario_id,
         t.version_id,
-        array_agg(distinct t.tool_name order by t.tool_name) as used_tools
+        array_agg(distinct u.tool_name order by u.tool_name) as used_tools
     from (
         {{ arc_eval_live_stats(
-            'tool_use_hourly', 'int_tool_usage_enriched', ['version_id', 'scenario_id', 'tool_name'],
+            'tool_use_hourly', 'int_tool_usage_enriched', ['version_id', 'scenario_id'],
             arc_eval_tool_use_measures()
         ) }}
     ) as t
+    cross join lateral unnest(t.tool_names) as u (tool_name)
     group by t.scenario_id, t.version_id
 ),
 

@@ -2,13 +2,13 @@
     materialized='rollup',
     time_column='hour',
     bucket_width='1 hour',
-    grain=['hour', 'pattern_cluster_id', 'failure_category', 'version_id', 'scenario_id'],
+    grain=['hour', 'pattern_cluster_id', 'failure_category'],
 ) }}
 -- depends_on: {{ source('arc_eval_raw', 'failure_patterns') }}
 
 {{ arc_eval_stats_select(
     ref('int_failures_enriched'),
-    ['pattern_cluster_id', 'failure_category', 'version_id', 'scenario_id'],
+    ['pattern_cluster_id', 'failure_category'],
     arc_eval_failure_measures(),
     rollup_where('execution_time'),
 ) }}

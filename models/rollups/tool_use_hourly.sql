@@ -2,13 +2,13 @@
     materialized='rollup',
     time_column='hour',
     bucket_width='1 hour',
-    grain=['hour', 'version_id', 'scenario_id', 'tool_name'],
+    grain=['hour', 'version_id', 'scenario_id'],
 ) }}
 -- depends_on: {{ source('arc_eval_raw', 'tool_usage') }}
 
 {{ arc_eval_stats_select(
     ref('int_tool_usage_enriched'),
-    ['version_id', 'scenario_id', 'tool_name'],
+    ['version_id', 'scenario_id'],
     arc_eval_tool_use_measures(),
     rollup_where('execution_time'),
 ) }}

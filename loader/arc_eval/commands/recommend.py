@@ -112,7 +112,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _connect() -> psycopg.Connection:
-    return psycopg.connect(connection.resolve(start_embedded=False).conninfo)
+    return psycopg.connect(connection.resolve(start_embedded=False).conninfo, **connection.reader_kwargs())
 
 
 def recommend_command(args: argparse.Namespace) -> int:

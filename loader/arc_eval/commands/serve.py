@@ -68,7 +68,7 @@ def dashboard_command(args: argparse.Namespace) -> int:
     from ..web.export import render_snapshot
 
     target = connection.resolve()
-    with psycopg.connect(target.conninfo, options="-c default_transaction_read_only=on") as conn:
+    with psycopg.connect(target.conninfo, **connection.reader_kwargs(read_only=True)) as conn:
         html = render_snapshot(conn, days=args.days, subtitle=f"{target.source} database")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     connection.write_private(args.out, html)

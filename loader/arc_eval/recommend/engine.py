@@ -35,6 +35,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from .. import dbt
+from ..connection import reader_kwargs
 from . import inputs as inputs_mod
 from .loader_api import config_validator
 from .patch import PatchError, parse_patch
@@ -119,7 +120,7 @@ def _now() -> dt.datetime:
 def run(target: Any, **options: Any) -> RunResult:
     """:func:`recommend` on a new connection to ``target`` (a :class:`arc_eval.connection.Target` or conninfo)."""
     conninfo = target.conninfo if hasattr(target, "conninfo") else str(target)
-    with psycopg.connect(conninfo) as conn:
+    with psycopg.connect(conninfo, **reader_kwargs()) as conn:
         return recommend(conn, **options)
 
 

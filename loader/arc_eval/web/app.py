@@ -25,6 +25,7 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from .. import connection
 from ..recommend import review
 from . import auth, pages, queries
 
@@ -51,14 +52,14 @@ class App:
             self.conninfo,
             min_size=1,
             max_size=self.max_connections,
-            kwargs={"options": "-c default_transaction_read_only=on", "application_name": "arc-eval serve"},
+            kwargs={**connection.reader_kwargs(read_only=True), "application_name": "arc-eval serve"},
             open=True,
         )
         self.writes = ConnectionPool(
             self.conninfo,
             min_size=0,
             max_size=2,
-            kwargs={"application_name": "arc-eval serve review"},
+            kwargs={**connection.reader_kwargs(), "application_name": "arc-eval serve review"},
             open=True,
         )
 

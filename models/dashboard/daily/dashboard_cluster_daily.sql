@@ -1,32 +1,37 @@
+{{ config(
+    materialized='rollup',
+    time_column='day',
+    bucket_width='1 day',
+    grain=['day', 'pattern_cluster_id', 'failure_category', 'version_id', 'scenario_id'],
+) }}
+-- depends_on: {{ source('arc_eval_raw', 'failure_patterns') }}
 -- Failures per UTC day, failure cluster, configuration version and scenario (clustered failures only).
--- From the hourly failure statistics (see macros/rollups/live.sql): a rebuild reads hours, not failures.
-with stats as (
-    {{ arc_eval_live_stats(
-        'failure_stats_hourly', 'int_failures_enriched',
-        ['pattern_cluster_id', 'failure_category', 'version_id', 'scenario_id'],
-        arc_eval_failure_measures()
-    ) }}
+-- A rollup (incremental: a run recomputes the days with failures ingested since the last one).
+with clustered as (
+    select *
+    from {{ ref('int_failures_enriched') }}
+    where pattern_cluster_id is not null
 )
 
 select
-    date_trunc('day', s.hour, 'UTC') as day,
-    s.pattern_cluster_id,
-    s.failure_category,
+    {{ bucket('1 day', 'execution_time') }} as day,
+    f.pattern_cluster_id,
+    f.failure_category,
     cv.config_id,
-    s.version_id,
+    f.version_id,
     cv.version_number,
     cv.model,
-    s.scenario_id,
-    sum(s.failures)::bigint as failures
-from stats as s
-inner join {{ ref('stg_config_versions') }} as cv on s.version_id = cv.version_id
-where s.pattern_cluster_id is not null
+    f.scenario_id,
+    count(*) as failures
+from clustered as f
+inner join {{ ref('stg_config_versions') }} as cv on f.version_id = cv.version_id
+{{ rollup_where('execution_time') }}
 group by
-    date_trunc('day', s.hour, 'UTC'),
-    s.pattern_cluster_id,
-    s.failure_category,
+    {{ bucket('1 day', 'execution_time') }},
+    f.pattern_cluster_id,
+    f.failure_category,
     cv.config_id,
-    s.version_id,
+    f.version_id,
     cv.version_number,
     cv.model,
-    s.scenario_id
+    f.scenario_id

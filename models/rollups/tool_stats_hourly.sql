@@ -1,0 +1,14 @@
+{{ config(
+    materialized='rollup',
+    time_column='hour',
+    bucket_width='1 hour',
+    grain=['hour', 'version_id', 'tool_name'],
+) }}
+-- depends_on: {{ source('arc_eval_raw', 'tool_usage') }}
+
+{{ arc_eval_stats_select(
+    ref('int_tool_usage_enriched'),
+    ['version_id', 'tool_name'],
+    arc_eval_tool_measures(),
+    rollup_where('execution_time'),
+) }}
