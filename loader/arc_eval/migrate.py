@@ -289,14 +289,19 @@ def _own_triggers(conn: psycopg.Connection, schema: str, table: Table) -> list[s
     """Row triggers whose function lives in the raw schema (arc-eval's own, such as the audit trigger and the
     review guards), which the copy turns off. Statement triggers stay on (the one on hypertables takes the
     writer's grants off each new chunk; the ingest log's records the copied rows' hours for the target's
-    rollups), and so does every trigger of a hypertable, since TimescaleDB
-    cannot turn them off."""
-    if conn.execute(
-        "SELECT to_regclass('timescaledb_information.hypertables') IS NOT NULL AND EXISTS ("
-        " SELECT 1 FROM timescaledb_information.hypertables"
-        " WHERE hypertable_schema = %s AND hypertable_name = %s)",
-        [schema, table.name],
-    ).fetchone()[0]:
+    rollups), and so does every trigger of a hypertable, since TimescaleDB cannot turn them off."""
+    # Two statements: a query naming the view fails to parse where TimescaleDB is absent.
+    timescale = conn.execute(
+        "SELECT to_regclass('timescaledb_information.hypertables') IS NOT NULL"
+    ).fetchone()[0]
+    if (
+        timescale
+        and conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables"
+            " WHERE hypertable_schema = %s AND hypertable_name = %s)",
+            [schema, table.name],
+        ).fetchone()[0]
+    ):
         return []
     rows = conn.execute(
         "SELECT t.tgname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
