@@ -111,8 +111,10 @@ def _connect(target: Target | str) -> psycopg.Connection:
 
 
 # Tables that belong to one server, not to the data: the logins of its principals (database roles, which
-# a dump of one database does not carry either) are set up on each server with `arc-eval principal add`.
-SERVER_LOCAL = frozenset({"arc_eval_principals"})
+# a dump of one database does not carry either) are set up on each server with `arc-eval principal add`;
+# the ingest log of late rows (ingest_late_hours) is about this server's rollups and their watermarks, and
+# the target's own trigger logs the copied rows' hours for the target's rollups.
+SERVER_LOCAL = frozenset({"arc_eval_principals", "ingest_late_hours"})
 
 
 def _tables(conn: psycopg.Connection, schema: str) -> list[str]:
@@ -286,14 +288,20 @@ def _last_key(conn: psycopg.Connection, schema: str, table: Table) -> tuple[Any,
 def _own_triggers(conn: psycopg.Connection, schema: str, table: Table) -> list[str]:
     """Row triggers whose function lives in the raw schema (arc-eval's own, such as the audit trigger and the
     review guards), which the copy turns off. Statement triggers stay on (the one on hypertables takes the
-    writer's grants off each new chunk), and so does every trigger of a hypertable, since TimescaleDB
-    cannot turn them off."""
-    if conn.execute(
-        "SELECT to_regclass('timescaledb_information.hypertables') IS NOT NULL AND EXISTS ("
-        " SELECT 1 FROM timescaledb_information.hypertables"
-        " WHERE hypertable_schema = %s AND hypertable_name = %s)",
-        [schema, table.name],
-    ).fetchone()[0]:
+    writer's grants off each new chunk; the ingest log's records the copied rows' hours for the target's
+    rollups), and so does every trigger of a hypertable, since TimescaleDB cannot turn them off."""
+    # Two statements: a query naming the view fails to parse where TimescaleDB is absent.
+    timescale = conn.execute(
+        "SELECT to_regclass('timescaledb_information.hypertables') IS NOT NULL"
+    ).fetchone()[0]
+    if (
+        timescale
+        and conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables"
+            " WHERE hypertable_schema = %s AND hypertable_name = %s)",
+            [schema, table.name],
+        ).fetchone()[0]
+    ):
         return []
     rows = conn.execute(
         "SELECT t.tgname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "

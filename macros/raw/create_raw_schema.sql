@@ -156,6 +156,9 @@
         {%- do changes.append("review trigger " ~ table) -%}
     {%- endfor -%}
 
+    {#- 5b. The ingest log of late rows, read by the incremental rollups (ingest_late_hours.sql). -#}
+    {% do arc_eval_raw_ingest_log(s, caps, catalog, changes) %}
+
     {#- 6. Community-license features: compression and its policies, retention policies, audit_log retention job. -#}
     {%- for spec in specs if spec.get("compression") -%}
         {%- if arc_eval_ts_enable_compression(caps, s, spec.name, spec.compression.segmentby, spec.compression.orderby) -%}

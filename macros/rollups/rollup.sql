@@ -27,18 +27,21 @@
   could be missed.
 
   Finding the rows ingested since the watermark, two ways:
-  - The ingest log (where statement triggers with transition tables work: plain PostgreSQL, TimescaleDB
-    2.18 or later). Table `<model schema>.arc_eval_rollup_ingest_log`: an AFTER INSERT statement trigger
-    on each source records the hours holding rows older than `arc_eval_rollup_late_after()` (15 minutes)
-    when inserted, with the inserting transaction's `now()` as created_at. A row created since the
-    watermark is then either in a logged hour or no older than watermark - 15 minutes, so the run
-    recomputes from bucket(least(lookback start, watermark - 15 minutes)) plus the buckets of the logged
-    hours: a read of a small table, where scanning costs a look into every chunk of the source. The log
-    is used only when, for every source, the trigger's newest 'logging started' mark (clock time after
-    the trigger was added; it is added again if dropped or disabled) is before the watermark; entries
-    every rollup of the schema has read are deleted.
-  - Otherwise a scan of the sources for `created_at >= source_watermark`, through a BRIN index on
-    created_at, before the lookback start.
+  - The ingest log, kept by the raw schema (macros/raw/ingest_late_hours.sql: table
+    `<raw schema>.ingest_late_hours`, written by an AFTER INSERT statement trigger on each time-series raw
+    table where such triggers with transition tables work: plain PostgreSQL, TimescaleDB 2.18 or later). It
+    records the hours holding rows older than `arc_eval_rollup_late_after()` (15 minutes) when inserted,
+    with the inserting transaction's `now()` as created_at. A row created since the watermark is then
+    either in a logged hour or no older than watermark - 15 minutes, so the run recomputes from
+    bucket(least(lookback start, watermark - 15 minutes)) plus the buckets of the logged hours: a read of a
+    small table, where scanning costs a look into every chunk of the source. The log is used only when,
+    for every source, the trigger is present and enabled and the newest 'logging started' mark (clock time
+    after the raw-schema macro added the trigger; it adds it again, with a new mark, when it was dropped or
+    disabled) and the newest 'pruned' mark are before the watermark. This materialization only reads the
+    log and deletes the entries every rollup has read (see arc_eval_rollup_store_watermark); it adds
+    nothing to the raw tables.
+  - Otherwise (no log, or not readable by this role) a scan of the sources for `created_at >=
+    source_watermark`, through a BRIN index on created_at, before the lookback start.
   Not covered: rows written with an explicit old `created_at`, prepared (two-phase) transactions, and
   updates or deletes of raw rows before the lookback window (run with `rollup_full_refresh: true` after
   those).
@@ -159,31 +162,41 @@
 {% endmacro %}
 
 
-{% macro arc_eval_rollup_late_after() -%}
-    {#- Rows whose time is older than this when they are inserted are "late": the ingest log records
-        their hours. A constant: the log's completeness argument (see the header) needs the trigger's
-        value to be no larger than the rollup's. The trigger function is written when a trigger is added,
-        so to change it: drop the `arc_eval_late_rows_*` triggers (the next run adds them again with the
-        new value) and run with `rollup_full_refresh: true`. -#}
-    15 minutes
-{%- endmacro %}
-
-
-{% macro arc_eval_rollup_log_relation(relation) %}
-    {{ return(api.Relation.create(database=relation.database, schema=relation.schema,
-                                  identifier='arc_eval_rollup_ingest_log', type='table')) }}
+{% macro arc_eval_rollup_ingest_log() %}
+    {#- The raw schema's ingest log (macros/raw/ingest_late_hours.sql) as a dict: 'relation' (none when it
+        is absent or this role may not read it), 'prune' (this role may delete from it) and 'states' (the
+        rollup state tables of the database this role can read: the log's other readers). -#}
+    {%- set names = arc_eval_ingest_log_names() -%}
+    {%- set raw = arc_eval_raw_schema_name() -%}
+    {%- set query -%}
+        select
+            has_table_privilege(to_regclass('{{ raw }}.{{ names.table }}'), 'SELECT') as readable,
+            has_table_privilege(to_regclass('{{ raw }}.{{ names.table }}'), 'INSERT, DELETE') as prunable,
+            (
+                select string_agg(format('%I.%I', n.nspname, c.relname), ',' order by n.nspname)
+                from pg_class as c join pg_namespace as n on c.relnamespace = n.oid
+                where c.relname = 'arc_eval_rollup_state' and c.relkind in ('r', 'p')
+                    and has_table_privilege(c.oid, 'SELECT')
+            ) as states
+        where to_regclass('{{ raw }}.{{ names.table }}') is not null
+    {%- endset -%}
+    {%- set rows = run_query(query).rows -%}
+    {%- if not rows or not rows[0]['readable'] -%}
+        {{ return({'relation': none, 'prune': false, 'states': []}) }}
+    {%- endif -%}
+    {{ return({
+        'relation': api.Relation.create(database=this.database, schema=raw, identifier=names.table, type='table'),
+        'prune': rows[0]['prunable'],
+        'states': (rows[0]['states'] or '').split(',') | reject('equalto', '') | list,
+    }) }}
 {% endmacro %}
 
 
-{% macro arc_eval_rollup_logged_sources(raw_time_column) %}
-    {#- The model's sources as (relation without database, 'schema.table') pairs when the server can log
-        their late rows (statement triggers with transition tables: plain PostgreSQL, or TimescaleDB 2.18
-        and later on hypertables); else an empty list. -#}
-    {%- set caps = arc_eval_capabilities() -%}
-    {%- if caps.timescaledb_version is not none -%}
-        {%- set version = caps.timescaledb_version.split('.') -%}
-        {%- if [version[0] | int, version[1] | int] < [2, 18] -%}{{ return([]) }}{%- endif -%}
-    {%- endif -%}
+{% macro arc_eval_rollup_logged_sources(ingest_log) %}
+    {#- The model's sources as (relation without database, 'schema.table') pairs when the raw schema keeps
+        the ingest log (it adds the triggers only where statement triggers with transition tables work);
+        else an empty list. -#}
+    {%- if ingest_log.relation is none -%}{{ return([]) }}{%- endif -%}
     {%- set sources = [] -%}
     {%- for node_source in model.sources -%}
         {%- set rel = source(node_source[0], node_source[1]) -%}
@@ -193,15 +206,9 @@
 {% endmacro %}
 
 
-{% macro arc_eval_rollup_ensure_state(state, ingest_log, logged_sources, raw_time_column) %}
-    {#- Creates what the incremental tables keep (dbt_artifacts' create-if-missing), in its own committed
-        transaction (an advisory lock keeps parallel rollup nodes from racing): the watermark table and,
-        where `logged_sources` is not empty, the ingest log with a statement trigger on each source that
-        records the hours of its late rows. The trigger is added when missing or disabled, or when the
-        log has no 'logging started' row for it (the log was dropped), with such a row (clock time after
-        the trigger exists). Without the privilege to add it, a warning is raised and the rollup keeps
-        finding late rows by scanning the source. -#}
-    {%- set trigger_name = 'arc_eval_late_rows_' ~ this.schema ~ '_' ~ raw_time_column -%}
+{% macro arc_eval_rollup_ensure_state(state) %}
+    {#- Creates the watermark table when missing (dbt_artifacts' create-if-missing), in its own committed
+        transaction (an advisory lock keeps parallel rollup nodes from racing). -#}
     {% call statement('rollup_state_table') -%}
         select pg_advisory_xact_lock(hashtext('arc_eval_rollup_state'));
         create table if not exists {{ state }} (
@@ -209,66 +216,6 @@
             source_watermark timestamptz not null,
             refreshed_at timestamptz not null
         );
-        {%- if logged_sources %}
-        do $arc$
-        begin
-            -- Not "create index if not exists": it locks the existing table against writers first.
-            if to_regclass('{{ ingest_log.include(database=false) }}') is null then
-                create table {{ ingest_log }} (
-                    source_table text not null,
-                    time_column text not null,
-                    kind text not null check (kind in ('logging started', 'late rows')),
-                    hour timestamptz,
-                    created_at timestamptz not null default now()
-                );
-                create index arc_eval_rollup_ingest_log_lookup
-                on {{ ingest_log }} (source_table, time_column, created_at);
-            end if;
-        end
-        $arc$;
-        {%- for source_relation, source_name in logged_sources %}
-        do $arc$
-        begin
-            if not exists (
-                select 1 from pg_trigger
-                where tgrelid = '{{ source_relation }}'::regclass and tgname = '{{ trigger_name }}'
-                    and tgenabled <> 'D'
-            ) or not exists (
-                select 1 from {{ ingest_log }}
-                where source_table = '{{ source_name }}' and time_column = '{{ raw_time_column }}'
-                    and kind = 'logging started'
-            ) then
-                drop trigger if exists {{ trigger_name }} on {{ source_relation }};
-                -- Security definer: writers of the raw tables need no privilege on this schema. A missing
-                -- log table must not stop ingestion: the statement's entries are lost, and the next run
-                -- recreates the table with a new 'logging started' mark, so rollups scan meanwhile.
-                create or replace function {{ this.schema }}.arc_eval_log_late_rows() returns trigger
-                language plpgsql security definer set search_path = pg_catalog, pg_temp as $fn$
-                begin
-                    execute format(
-                        'insert into {{ ingest_log.include(database=false) }} (source_table, time_column, kind, hour) '
-                        'select %L, %L, ''late rows'', h from (select distinct date_bin(interval ''1 hour'', %I, '
-                        'timestamptz ''2000-01-03 00:00:00+00'') as h from new_rows '
-                        'where %I < now() - interval ''{{ arc_eval_rollup_late_after() }}'') as late',
-                        tg_table_schema || '.' || tg_table_name, tg_argv[0], tg_argv[0], tg_argv[0]
-                    );
-                    return null;
-                exception when undefined_table then
-                    return null;
-                end
-                $fn$;
-                create trigger {{ trigger_name }} after insert on {{ source_relation }}
-                referencing new table as new_rows for each statement
-                execute function {{ this.schema }}.arc_eval_log_late_rows('{{ raw_time_column }}');
-                insert into {{ ingest_log }} (source_table, time_column, kind, created_at)
-                values ('{{ source_name }}', '{{ raw_time_column }}', 'logging started', clock_timestamp());
-            end if;
-        exception when insufficient_privilege or feature_not_supported then
-            raise warning 'arc_eval: cannot add trigger {{ trigger_name }} to {{ source_relation }} (%); late rows are found by scanning it', sqlerrm;
-        end
-        $arc$;
-        {%- endfor %}
-        {%- endif %}
     {%- endcall %}
     {{ adapter.commit() }}
 {% endmacro %}
@@ -310,11 +257,16 @@
         )
         {%- if sources %},
         logged as (
-            select count(*) = {{ sources | length }} as complete
+            select count(*) = {{ sources | length }} and (
+                select count(*) from pg_trigger
+                where tgname = '{{ arc_eval_ingest_log_names().trigger }}' and tgenabled in ('O', 'A')
+                    and tgrelid in ({% for pair in logged_sources %}'{{ pair[0] }}'::regclass{% if not loop.last %}, {% endif %}{% endfor %})
+            ) = {{ sources | length }} as complete
             from (
                 select max(created_at) as since from {{ ingest_log }}
-                where kind = 'logging started' and (source_table, time_column) in ({{ sources | join(', ') }})
+                where kind in ('logging started', 'pruned') and (source_table, time_column) in ({{ sources | join(', ') }})
                 group by source_table
+                having bool_or(kind = 'logging started')
             ) as markers
             where since <= (select w from stored)
         ),
@@ -371,15 +323,37 @@
 
 
 {% macro arc_eval_rollup_store_watermark(state, ingest_log, relation, horizon) -%}
-    {#- Stores the run's watermark; where the ingest log is kept, deletes the late-row entries every
-        rollup of this schema has read (older than the least watermark). -#}
+    {#- Stores the run's watermark. Where the ingest log is kept and this role may prune it, deletes the
+        'late rows' entries every rollup has read: those created before the least watermark of every rollup
+        state table this role can read (the database's rollups, whatever their schema), with a 'pruned'
+        mark at that cut, so a reader it could not see (another role's, one building its first watermark)
+        scans its sources rather than trusting a log with entries missing. -#}
     insert into {{ state }} (rollup_name, source_watermark, refreshed_at)
     values ('{{ relation.identifier }}', {{ horizon }}, now())
     on conflict (rollup_name) do update
     set source_watermark = excluded.source_watermark, refreshed_at = excluded.refreshed_at
-    {%- if ingest_log is not none %};
-    delete from {{ ingest_log }}
-    where kind = 'late rows' and created_at < (select min(source_watermark) from {{ state }})
+    {%- if ingest_log is not none and ingest_log.prune %};
+    {%- set log_table = ingest_log.relation %}
+    with
+    cut as (
+        select min(w) as c from (
+            {%- for state_table in ingest_log.states + [state | string] %}
+            select min(source_watermark) as w from {{ state_table }}{% if not loop.last %} union all{% endif %}
+            {%- endfor %}
+        ) as watermarks
+    ),
+    gone as (
+        delete from {{ log_table }}
+        where kind = 'late rows' and created_at < (select c from cut)
+        returning source_table, time_column
+    ),
+    marked as (
+        insert into {{ log_table }} (source_table, time_column, kind, created_at)
+        select distinct gone.source_table, gone.time_column, 'pruned', (select c from cut) from gone
+    )
+    delete from {{ log_table }} as old
+    where old.kind = 'pruned' and old.created_at < (select c from cut)
+        and (old.source_table, old.time_column) in (select gone.source_table, gone.time_column from gone)
     {%- endif %}
 {%- endmacro %}
 
@@ -533,13 +507,15 @@
             {{ exceptions.raise_compiler_error(this ~ ": a rollup model must filter its source with rollup_where()") }}
         {%- endif -%}
         {%- set raw_time_column = marker.group(1) -%}
-        {%- set logged_sources = arc_eval_rollup_logged_sources(raw_time_column) -%}
-        {%- set ingest_log = arc_eval_rollup_log_relation(this) if logged_sources else none -%}
-        {% do arc_eval_rollup_ensure_state(state, ingest_log, logged_sources, raw_time_column) %}
+        {%- set ingest_log = arc_eval_rollup_ingest_log() -%}
+        {%- set logged_sources = arc_eval_rollup_logged_sources(ingest_log) -%}
+        {%- set log_relation = ingest_log.relation if logged_sources else none -%}
+        {%- set prune_log = ingest_log if logged_sources else none -%}
+        {% do arc_eval_rollup_ensure_state(state) %}
         {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='quoted') | join(', ')
             if kind == 'table' and not rebuild else none -%}
         {%- set started = modules.datetime.datetime.now() -%}
-        {%- set position = arc_eval_rollup_position(state, ingest_log, logged_sources, raw_time_column, this,
+        {%- set position = arc_eval_rollup_position(state, log_relation, logged_sources, raw_time_column, this,
                                                     time_column, width, kind == 'table' and not rebuild) -%}
         {%- set horizon = position.horizon -%}
         {%- set watermark = position.watermark -%}
@@ -561,7 +537,7 @@
                 select {{ columns }} from (
                     {{ delta_sql }}
                 ) as rollup_delta;
-                {{ arc_eval_rollup_store_watermark(state, ingest_log, this, horizon) }}
+                {{ arc_eval_rollup_store_watermark(state, prune_log, this, horizon) }}
             {%- endcall %}
             {%- set action = "updated from " ~ (start or "the beginning") ~ " and " ~ ranges | length
                 ~ " late range(s) (" ~ ("ingest log" if position.ranges is not none else "source scan") ~ ")" -%}
@@ -577,7 +553,7 @@
                 );
                 create unique index on {{ this }} ({{ grain_list }});
                 analyze {{ this }};
-                {{ arc_eval_rollup_store_watermark(state, ingest_log, this, horizon) }}
+                {{ arc_eval_rollup_store_watermark(state, prune_log, this, horizon) }}
             {%- endcall %}
             {%- set action = "built in full" -%}
         {%- endif -%}

@@ -116,6 +116,13 @@ def test_migration_resumes_without_duplicates_and_dbt_gives_the_same_views(sourc
     assert checks["outcomes"].target_rows == totals["outcomes"]
     assert checks["configurations"].inserted == 0
     assert count(target, "audit_log") == totals["audit_log"]  # the copy wrote no audit rows of its own
+    # Server-local tables are not copied: the target's ingest log holds only its own triggers' start marks.
+    assert not {"arc_eval_principals", "ingest_late_hours"} & set(checks)
+    with psycopg.connect(target.conninfo) as conn:
+        marks = conn.execute(
+            f"SELECT source_table FROM \"{RAW}\".ingest_late_hours WHERE kind = 'logging started' ORDER BY 1"
+        ).fetchall()
+    assert marks == [(f"{RAW}.{t}",) for t in ("failure_patterns", "outcomes", "tool_usage")]
     assert set(checks) >= {
         "scenarios",
         "simulations",

@@ -209,8 +209,7 @@ def _run_rollups_reporting(target: Target, **dbt_vars: object) -> list[str]:
 
 def _ingest_log(conn: psycopg.Connection, kind: str) -> list[tuple]:
     return conn.execute(
-        f"select source_table, hour from {dbt.analytics_schema()}.arc_eval_rollup_ingest_log"
-        " where kind = %s order by 1, 2",
+        f"select source_table, hour from {dbt.raw_schema()}.ingest_late_hours where kind = %s order by 1, 2",
         (kind,),
     ).fetchall()
 
@@ -263,30 +262,86 @@ def test_the_ingest_log_is_pruned_once_every_rollup_has_read_it(incremental_roll
     with psycopg.connect(incremental_rollups.conninfo) as conn:
         assert _ingest_log(conn, "late rows") == []
         assert len(_ingest_log(conn, "logging started")) >= 3
+        # the cut is marked, one row per source: a reader with an older watermark scans instead
+        assert sorted(table for table, _ in _ingest_log(conn, "pruned")) == sorted(
+            f"{dbt.raw_schema()}.{t}" for t in ("failure_patterns", "outcomes", "tool_usage")
+        )
+    assert all("(ingest log)" in line for line in _run_rollups_reporting(incremental_rollups))
 
 
-def test_a_dropped_log_trigger_is_restored_and_the_gap_is_scanned(incremental_rollups: Target) -> None:
-    """Rows written while the trigger was missing are not in the log: the run that restores the trigger
-    marks a new start, and until the watermark passes it the rollups scan the sources."""
+def test_the_log_is_pruned_only_as_far_as_every_reader_has_read(incremental_rollups: Target) -> None:
+    """The log serves every analytics schema: a rollup state table elsewhere with an older watermark holds
+    the pruning back; a cut past a reader's watermark (made by a reader it could not see) sends that
+    reader's rollups back to scanning their sources until their watermark passes the cut."""
+    rng = random.Random(2026)
+    raw = dbt.raw_schema()
+    with psycopg.connect(incremental_rollups.conninfo, autocommit=True) as conn:
+        conn.execute("create schema arc_eval_other_reader")
+        conn.execute(
+            "create table arc_eval_other_reader.arc_eval_rollup_state (rollup_name text primary key,"
+            " source_watermark timestamptz not null, refreshed_at timestamptz not null)"
+        )
+        conn.execute(
+            "insert into arc_eval_other_reader.arc_eval_rollup_state values ('r', now() - interval '1 day', now())"
+        )
+        write_outcomes(conn, rng, _late_outcomes(conn, rng, days_back=10), clusters=[uuid.UUID(int=10)])
+    try:
+        for _ in range(2):
+            _run_rollups_reporting(incremental_rollups)
+        with psycopg.connect(incremental_rollups.conninfo) as conn:
+            assert _ingest_log(conn, "late rows"), "the other reader has not read them yet"
+    finally:
+        with psycopg.connect(incremental_rollups.conninfo, autocommit=True) as conn:
+            conn.execute("drop schema arc_eval_other_reader cascade")
+    _run_rollups_reporting(incremental_rollups)
+    with psycopg.connect(incremental_rollups.conninfo, autocommit=True) as conn:
+        assert _ingest_log(conn, "late rows") == []
+        conn.execute(
+            f"insert into {raw}.ingest_late_hours (source_table, time_column, kind, created_at)"
+            " values (%s, 'execution_time', 'pruned', clock_timestamp())",
+            (f"{raw}.outcomes",),
+        )
+    lines = _run_rollups_reporting(incremental_rollups)
+    for line in lines:
+        reads_outcomes = "simulation_performance_hourly" in line
+        assert ("(source scan)" if reads_outcomes else "(ingest log)") in line, lines
+    assert all("(ingest log)" in line for line in _run_rollups_reporting(incremental_rollups))
+
+
+def test_a_dropped_or_disabled_log_trigger_is_restored_and_the_gap_is_scanned(
+    incremental_rollups: Target,
+) -> None:
+    """Rows written while the trigger was missing or disabled are not in the log: the raw-schema macro
+    (on-run-start, `arc-eval init`) restores the trigger and marks a new start, and until the watermark
+    passes it the rollups scan the sources."""
     rng = random.Random(2024)
     raw = dbt.raw_schema()
+    enabled = "select tgrelid::regclass::text from pg_trigger where tgname = 'arc_eval_late_hours' and tgenabled = 'O'"
     with psycopg.connect(incremental_rollups.conninfo) as conn:
-        triggers = conn.execute(
-            "select tgname, tgrelid::regclass::text from pg_trigger where tgname like 'arc_eval_late_rows_%'"
-        ).fetchall()
-        assert sorted(table for _, table in triggers) == sorted(
-            f"{raw}.{t}" for t in ("failure_patterns", "outcomes", "tool_usage")
-        )
-        for name, table in triggers:
-            conn.execute(f"drop trigger {name} on {table}")
+        before = conn.execute("select clock_timestamp()").fetchone()[0]
+        tables = sorted(row[0] for row in conn.execute(enabled))
+        assert tables == [f"{raw}.{t}" for t in ("failure_patterns", "outcomes", "tool_usage")]
+        hypertables = conn.execute("select exists (select 1 from pg_extension where extname = 'timescaledb')")
+        if hypertables.fetchone()[0]:  # TimescaleDB refuses to disable a hypertable's triggers
+            conn.execute(f"drop trigger arc_eval_late_hours on {tables[0]}")
+        else:
+            conn.execute(f"alter table {tables[0]} disable trigger arc_eval_late_hours")
+        for table in tables[1:]:
+            conn.execute(f"drop trigger arc_eval_late_hours on {table}")
         write_outcomes(conn, rng, _late_outcomes(conn, rng, days_back=18), clusters=[uuid.UUID(int=7)])
         conn.commit()
         assert _ingest_log(conn, "late rows") == []
+    dbt.run(["run-operation", "arc_eval_create_raw_schema"], incremental_rollups, quiet=True)
+    with psycopg.connect(incremental_rollups.conninfo) as conn:
+        assert sorted(row[0] for row in conn.execute(enabled)) == tables
+        marks = conn.execute(
+            f"select source_table from {raw}.ingest_late_hours"
+            " where kind = 'logging started' and created_at > %s",
+            (before,),
+        ).fetchall()
+        assert sorted(row[0] for row in marks) == tables
     lines = _run_rollups_reporting(incremental_rollups)
     assert all("(source scan)" in line for line in lines), lines
-    with psycopg.connect(incremental_rollups.conninfo) as conn:
-        restored = conn.execute("select count(*) from pg_trigger where tgname like 'arc_eval_late_rows_%'")
-        assert restored.fetchone()[0] == len(triggers)
     _assert_rollups_match_raw_and_rebuild(incremental_rollups)
     _run_rollups_reporting(incremental_rollups)  # a watermark after the restored trigger's start
     assert all("(ingest log)" in line for line in _run_rollups_reporting(incremental_rollups))
@@ -296,9 +351,10 @@ def test_writers_need_no_privilege_on_the_log_and_a_dropped_log_is_rebuilt(
     incremental_rollups: Target,
 ) -> None:
     """The trigger writes the log with its owner's rights, and a missing log never stops ingestion: the
-    next run rebuilds it, marks a new start and scans the sources until the watermark passes it."""
+    next run's raw-schema macro rebuilds it and marks a new start, and the rollups scan the sources until
+    the watermark passes it."""
     rng = random.Random(2025)
-    raw, analytics = dbt.raw_schema(), dbt.analytics_schema()
+    raw = dbt.raw_schema()
     role = f"arc_eval_writer_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(incremental_rollups.conninfo, autocommit=True) as admin:
         # Only INSERT on the raw tables and nothing on the log; row-level security (tenancy, tested in
@@ -312,7 +368,7 @@ def test_writers_need_no_privilege_on_the_log_and_a_dropped_log_is_rebuilt(
             write_outcomes(writer, rng, first, clusters=[uuid.UUID(int=8)])
         with psycopg.connect(incremental_rollups.conninfo, autocommit=True) as admin:
             assert _ingest_log(admin, "late rows"), "the writer's late rows are logged"
-            admin.execute(f"drop table {analytics}.arc_eval_rollup_ingest_log")
+            admin.execute(f"drop table {raw}.ingest_late_hours")
         with psycopg.connect(incremental_rollups.conninfo, user=role) as writer:
             write_outcomes(writer, rng, second, clusters=[uuid.UUID(int=9)])
     finally:

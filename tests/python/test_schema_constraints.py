@@ -162,6 +162,12 @@ VALID: dict[str, Callable[[Parents], dict[str, Any]]] = {
     },
     "audit_log": lambda p: {"log_id": uuid.uuid4(), "table_name": "configurations", "operation": "INSERT"},
     "arc_eval_principals": lambda p: {"role_name": f"probe_{uuid.uuid4().hex[:8]}", "kind": "reader"},
+    "ingest_late_hours": lambda p: {
+        "source_table": f"{RAW}.outcomes",
+        "time_column": "execution_time",
+        "kind": "late rows",
+        "hour": NOW,
+    },
     "ingest_dead_letters": lambda p: {
         "dead_letter_id": uuid.uuid4(),
         "target_table": "outcomes",
@@ -402,6 +408,9 @@ CASES: list[Case] = [
     Case("arc_eval_principals", "arc_eval_principals_pkey", duplicate_of=("role_name",)),
     Case("arc_eval_principals", "arc_eval_principals_kind_check", {"kind": "admin"}),
     Case("arc_eval_principals", "arc_eval_principals_user_check", {"kind": "writer"}),
+    # contract: ingest_late_hours (the rollups' ingest log)
+    *not_null("ingest_late_hours", "source_table", "time_column", "kind", "created_at"),
+    Case("ingest_late_hours", "ingest_late_hours_kind_check", {"kind": "early rows"}),
 ]
 
 

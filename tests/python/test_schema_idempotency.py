@@ -15,7 +15,7 @@ def test_second_run_changes_nothing(make_database) -> None:
     target = make_database("idem")
     dbt.init_warehouse(target)  # run-operation, then dbt seed (whose on-run-start runs the macro again)
     before = catalog_snapshot(target)
-    assert len([r for r in before["relations"] if r.endswith(":r")]) == 14
+    assert len([r for r in before["relations"] if r.endswith(":r")]) == 15
     dbt.init_warehouse(target)
     create_raw_schema(target)
     after = catalog_snapshot(target)
@@ -28,7 +28,7 @@ def test_on_run_start_alone_creates_the_schema_before_seeding(make_database) -> 
     target = make_database("hook")
     dbt.run(["seed"], target, quiet=True)
     snapshot = catalog_snapshot(target)
-    assert len([r for r in snapshot["relations"] if r.endswith(":r")]) == 14
+    assert len([r for r in snapshot["relations"] if r.endswith(":r")]) == 15
     with psycopg.connect(target.conninfo) as conn:
         (count,) = conn.execute(f"select count(*) from {RAW}.scenarios").fetchone()
     assert count >= 24
@@ -108,3 +108,44 @@ def test_older_database_is_migrated_forward(make_database) -> None:
             [RAW],
         ).fetchone()
         assert review == ("'pending'::text", "NO")
+
+
+def test_the_rollups_former_ingest_log_gives_way_to_the_raw_schemas(make_database) -> None:
+    """A database where the rollup materialization kept its own ingest log (a table and trigger function in
+    the analytics schema, `arc_eval_late_rows_<schema>_<column>` triggers on the raw tables) gets the raw
+    schema's log instead: the old triggers, function and table go, the new triggers start logging."""
+    target = make_database("oldlog")
+    create_raw_schema(target)
+    tables = ("failure_patterns", "outcomes", "tool_usage")
+    with psycopg.connect(target.conninfo, autocommit=True) as conn:
+        conn.execute(f"drop table {RAW}.ingest_late_hours")
+        conn.execute(f"drop function {RAW}.arc_eval_log_late_hours() cascade")
+        conn.execute("create schema old_analytics")
+        conn.execute("create table old_analytics.arc_eval_rollup_ingest_log (source_table text)")
+        conn.execute(
+            "create function old_analytics.arc_eval_log_late_rows() returns trigger language plpgsql"
+            " as $$ begin return null; end $$"
+        )
+        for table in tables:
+            conn.execute(
+                f"create trigger arc_eval_late_rows_old_analytics_execution_time after insert on {RAW}.{table}"
+                " referencing new table as new_rows for each statement"
+                " execute function old_analytics.arc_eval_log_late_rows('execution_time')"
+            )
+
+    create_raw_schema(target)
+
+    with psycopg.connect(target.conninfo) as conn:
+        triggers = conn.execute(
+            "select tgname, tgrelid::regclass::text from pg_trigger where tgname like 'arc_eval_late%' order by 2"
+        ).fetchall()
+        assert triggers == [("arc_eval_late_hours", f"{RAW}.{t}") for t in tables]
+        leftovers = conn.execute(
+            "select to_regclass('old_analytics.arc_eval_rollup_ingest_log'),"
+            " to_regprocedure('old_analytics.arc_eval_log_late_rows()')"
+        ).fetchone()
+        assert leftovers == (None, None)
+        marks = conn.execute(
+            f"select source_table from {RAW}.ingest_late_hours where kind = 'logging started' order by 1"
+        ).fetchall()
+        assert marks == [(f"{RAW}.{t}",) for t in tables]

@@ -67,6 +67,7 @@ UPDATE_COLUMN = {
     "configurations": "updated_at",
     "failure_patterns": "similar_failures_count",
     "ingest_dead_letters": "error_message",
+    "ingest_late_hours": "created_at",
     "llm_recommendation_sessions": "error_message",
     "outcomes": "metrics",
     "recommendations": "feedback_score",
@@ -110,6 +111,10 @@ def _probes(world: World) -> dict[str, tuple[str, list]]:
         "audit_log": ("table_name = 'configurations' and new_data ->> 'config_id' = %s", [str(a.config_id)]),
         "ingest_dead_letters": ("target_table = 'probe'", []),
         "arc_eval_principals": ("role_name = %s", [world.names["writer_a"]]),
+        "ingest_late_hours": (
+            "source_table = %s and kind = 'logging started'",
+            [f"{RAW}.outcomes"],
+        ),
     }
 
 
@@ -300,6 +305,7 @@ def test_loader_with_a_writer_dsn_is_refused_everything_else(world):
             f"copy {RAW}.outcomes to program 'true'": "pg_execute_server_program",
             f"select * from {RAW}.audit_log": "permission denied for table audit_log",
             f"select * from {RAW}.arc_eval_principals": "permission denied for table arc_eval_principals",
+            f"select * from {RAW}.ingest_late_hours": "permission denied for table ingest_late_hours",
             f"create table {RAW}.mine (x int)": "permission denied for schema",
         }
         for statement, message in refusals.items():
@@ -307,14 +313,10 @@ def test_loader_with_a_writer_dsn_is_refused_everything_else(world):
                 conn.execute(statement)
 
 
-def test_chunks_are_not_a_way_around_row_level_security(world):
-    """TimescaleDB copies grants, not policies, to chunks: a writer keeps no grant on any chunk."""
-    with psycopg.connect(world.owner.conninfo) as owner:
-        if owner.execute("select to_regclass('timescaledb_information.chunks') is null").fetchone()[0]:
-            pytest.skip("no TimescaleDB on this server: the raw tables have no chunks")
-    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=40)
+def _record_outcome_as_writer_a(world: World, at: dt.datetime) -> None:
+    """One successful outcome of tenant A's simulation at `at`, through the loader as writer A."""
     with ArcEval(world.logins["writer_a"], flush_interval=None, pool_min=1, pool_max=1) as db:
-        db.record_outcome(  # lands in a chunk made by this insert
+        db.record_outcome(
             simulation_id=world.a.simulation_id,
             scenario_id=world.a.scenario_id,
             status="success",
@@ -322,9 +324,18 @@ def test_chunks_are_not_a_way_around_row_level_security(world):
             execution_time_ms=1.0,
             tokens_used=1,
             cost_usd=0.0,
-            trajectory={"start_time": old.isoformat(), "status": "success"},
-            execution_time=old,
+            trajectory={"start_time": at.isoformat(), "status": "success"},
+            execution_time=at,
         )
+
+
+def test_chunks_are_not_a_way_around_row_level_security(world):
+    """TimescaleDB copies grants, not policies, to chunks: a writer keeps no grant on any chunk."""
+    with psycopg.connect(world.owner.conninfo) as owner:
+        if owner.execute("select to_regclass('timescaledb_information.chunks') is null").fetchone()[0]:
+            pytest.skip("no TimescaleDB on this server: the raw tables have no chunks")
+    # lands in a chunk made by this insert
+    _record_outcome_as_writer_a(world, dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=40))
     with psycopg.connect(world.owner.conninfo) as owner:
         chunks = [
             r[0]
@@ -341,6 +352,23 @@ def test_chunks_are_not_a_way_around_row_level_security(world):
                 conn.execute(f"select count(*) from {chunk}")
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
                 conn.execute(f"delete from {chunk}")
+
+
+def test_a_writers_late_rows_are_logged_though_it_cannot_touch_the_log(world):
+    """The ingest log's trigger writes with its owner's rights: a writer's late rows, inserted under
+    row-level security, are logged, while the writer itself may not read or write the log (the matrix)."""
+    late = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=3)).replace(microsecond=0)
+    hour = late.replace(minute=0, second=0)
+    with psycopg.connect(world.owner.conninfo) as owner:
+        before = owner.execute("select clock_timestamp()").fetchone()[0]
+    _record_outcome_as_writer_a(world, late)
+    with psycopg.connect(world.owner.conninfo) as owner:
+        logged = owner.execute(
+            f"select hour from {RAW}.ingest_late_hours"
+            " where kind = 'late rows' and source_table = %s and created_at >= %s",
+            [f"{RAW}.outcomes", before],
+        ).fetchall()
+    assert logged == [(hour,)]
 
 
 def test_reader_and_reviewer_read_but_write_only_through_review_functions(world):
