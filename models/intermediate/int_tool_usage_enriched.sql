@@ -1,5 +1,5 @@
 -- Each tool-usage row with its outcome's scenario and configuration version. Every tool-usage row has its
--- outcome (foreign key). An equality on execution_time, as int_failures_enriched.
+-- outcome (foreign key). Joined with same_outcome(), as int_failures_enriched.
 select
     tu.usage_id,
     tu.outcome_id,
@@ -13,6 +13,4 @@ select
     o.version_id
 from {{ ref('stg_tool_usage') }} as tu
 inner join {{ ref('int_outcomes_enriched') }} as o
-    on
-        tu.outcome_id = o.outcome_id
-        and tu.execution_time = o.execution_time
+    on {{ same_outcome('tu', 'o') }}
