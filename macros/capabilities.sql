@@ -9,12 +9,13 @@ select
     (select extversion from pg_extension where extname = 'vector') as vector_version,
     (select default_version from pg_available_extensions where name = 'vector') as vector_available,
     current_setting('server_version') as server_version,
-    current_setting('server_version_num')::integer as server_version_num
+    current_setting('server_version_num')::integer as server_version_num,
+    coalesce((select 'lz4' = any(enumvals) from pg_settings where name = 'default_toast_compression'), false) as lz4_available
 {% endmacro %}
 
 
 {#- Returns a dict: the probed values plus has_timescaledb, has_hypertables, has_compression,
-    has_continuous_aggregates, has_policies, has_vector, and reasons[feature] (why a feature is off).
+    has_continuous_aggregates, has_policies, has_vector, has_lz4, and reasons[feature] (why a feature is off).
     At parse time (execute is false) every feature is off. The server is probed once per dbt invocation
     (cached in `graph`, as elementary caches its run state); `refresh=true` probes again, after an
     extension was created. -#}
@@ -32,6 +33,7 @@ select
         "vector_available": none,
         "server_version": none,
         "server_version_num": 0,
+        "lz4_available": false,
     } -%}
     {%- if execute -%}
         {%- set result = run_query(arc_eval_capabilities_sql()) -%}
@@ -61,12 +63,14 @@ select
         "has_continuous_aggregates": community,
         "has_policies": community,
         "has_vector": caps.vector_version is not none,
+        "has_lz4": caps.lz4_available,
         "reasons": {
             "hypertables": ts_reason,
             "compression": license_reason,
             "continuous_aggregates": license_reason,
             "policies": license_reason,
             "vector": none if caps.vector_version is not none else "pgvector (extension 'vector') is not installed",
+            "lz4_compression": none if caps.lz4_available else "this PostgreSQL was built without lz4",
         },
         "skipped": {},
     }) -%}

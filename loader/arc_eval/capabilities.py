@@ -22,7 +22,8 @@ select
     (select extversion from pg_extension where extname = 'vector') as vector_version,
     (select default_version from pg_available_extensions where name = 'vector') as vector_available,
     current_setting('server_version') as server_version,
-    current_setting('server_version_num')::integer as server_version_num
+    current_setting('server_version_num')::integer as server_version_num,
+    coalesce((select 'lz4' = any(enumvals) from pg_settings where name = 'default_toast_compression'), false) as lz4_available
 """
 
 COMMUNITY_LICENSE = "timescale"
@@ -40,6 +41,7 @@ class Capabilities:
     vector_available: str | None
     server_version: str
     server_version_num: int
+    lz4_available: bool
 
     @property
     def has_timescaledb(self) -> bool:
@@ -75,6 +77,15 @@ class Capabilities:
     @property
     def has_vector(self) -> bool:
         return self.vector_version is not None
+
+    @property
+    def has_lz4(self) -> bool:
+        """The server can compress TOASTed values with lz4 (the raw tables' JSON and text columns use it)."""
+        return self.lz4_available
+
+    def lz4_reason(self) -> str | None:
+        """Why lz4 TOAST compression is off (None when it is on); the same wording as the dbt macro."""
+        return None if self.lz4_available else "this PostgreSQL was built without lz4"
 
     def timescaledb_reason(self) -> str | None:
         """Why TimescaleDB is off (None when it is on); the same wording as the dbt macro."""
@@ -166,6 +177,13 @@ def features(caps: Capabilities) -> list[Feature]:
             "rollups are real-time continuous aggregates with refresh policies"
             if caps.has_continuous_aggregates
             else f"{lic_off}; rollups are incremental models",
+        ),
+        Feature(
+            "lz4 compression",
+            caps.has_lz4,
+            "the raw tables' JSON and text columns compress large values with lz4"
+            if caps.has_lz4
+            else f"{caps.lz4_reason()}; large values are compressed with pglz (slower to write and read)",
         ),
     ]
     return result

@@ -90,6 +90,25 @@
         {%- endif -%}
     {%- endfor -%}
 
+    {#- 1a. lz4 for the JSON and text columns' large values (TOAST): cheaper to write and read than pglz. -#}
+    {%- if arc_eval_ts_available(caps, "lz4_compression", "large JSON and text values are compressed with pglz") -%}
+        {%- set lz4 = {} -%}
+        {%- for row in run_query("select c.relname, a.attname from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace where n.nspname = '" ~ s ~ "' and c.relkind in ('r', 'p') and a.attcompression = 'l'").rows -%}
+            {%- do lz4.update({row[0] ~ "." ~ row[1]: true}) -%}
+        {%- endfor -%}
+        {%- for spec in specs -%}
+            {%- set alters = [] -%}
+            {%- for column in spec.columns if column[1].split(" ")[0] in ("jsonb", "text") and (spec.name ~ "." ~ column[0]) not in lz4 -%}
+                {%- do alters.append("alter column \"" ~ column[0] ~ "\" set compression lz4") -%}
+            {%- endfor -%}
+            {%- if alters -%}
+                {#- A hypertable with TimescaleDB compression on may refuse it: warn and keep pglz there. -#}
+                {% do run_query("do $arc$ begin alter table " ~ s ~ "." ~ spec.name ~ " " ~ alters | join(", ") ~ "; exception when feature_not_supported or object_not_in_prerequisite_state then raise warning 'arc-eval: lz4 compression skipped on " ~ spec.name ~ ": %', sqlerrm; end $arc$") %}
+                {%- do changes.append("lz4 compression " ~ spec.name) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+
     {#- 1b. The principals table (role -> user), read by the tenant helpers and the audit trigger. -#}
     {%- if "arc_eval_principals" not in catalog.columns -%}
         {% do run_query(arc_eval_principals_sql(s)) %}

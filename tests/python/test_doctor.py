@@ -11,10 +11,10 @@ from arc_eval.capabilities import Capabilities, features
 from arc_eval.connection import Target
 from schema_helpers import RAW, capabilities
 
-PLAIN = Capabilities(None, None, None, False, "0.8.5", "0.8.5", "18.4", 180004)
-APACHE = Capabilities("2.19.3", "2.19.3", "apache", True, "0.8.0", "0.8.0", "15.20", 150020)
-COMMUNITY = Capabilities("2.19.3", "2.19.3", "timescale", True, "0.8.0", "0.8.0", "15.20", 150020)
-NOT_PRELOADED = Capabilities(None, "2.19.3", None, False, "0.8.0", "0.8.0", "15.20", 150020)
+PLAIN = Capabilities(None, None, None, False, "0.8.5", "0.8.5", "18.4", 180004, False)
+APACHE = Capabilities("2.19.3", "2.19.3", "apache", True, "0.8.0", "0.8.0", "15.20", 150020, True)
+COMMUNITY = Capabilities("2.19.3", "2.19.3", "timescale", True, "0.8.0", "0.8.0", "15.20", 150020, True)
+NOT_PRELOADED = Capabilities(None, "2.19.3", None, False, "0.8.0", "0.8.0", "15.20", 150020, True)
 
 
 def on_off(caps: Capabilities) -> dict[str, bool]:
@@ -33,7 +33,9 @@ def test_plain_postgresql_has_only_pgvector() -> None:
         "compression": False,
         "retention policies": False,
         "continuous aggregates": False,
+        "lz4 compression": False,
     }
+    assert "built without lz4" in detail(PLAIN, "lz4 compression")
     assert "TimescaleDB is not installed" in detail(PLAIN, "continuous aggregates")
     assert "rollups are incremental models" in detail(PLAIN, "continuous aggregates")
     assert "date_bin" in detail(PLAIN, "time buckets")
@@ -49,6 +51,7 @@ def test_apache_edition_has_hypertables_only() -> None:
         "compression": False,
         "retention policies": False,
         "continuous aggregates": False,
+        "lz4 compression": True,
     }
     assert detail(APACHE, "continuous aggregates").startswith("TimescaleDB license is 'apache'")
     assert "rollups are incremental models" in detail(APACHE, "continuous aggregates")
@@ -117,6 +120,7 @@ def test_doctor_report_is_right_on_this_server(
                     "group by 1 with no data",
                 ],
             ),
+            "lz4 compression": works(conn, ["create temp table doctor_lz4 (j jsonb compression lz4)"]),
         }
     assert reported == actual
     caps = capabilities(warehouse)
