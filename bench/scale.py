@@ -49,7 +49,13 @@ from arc_eval.connection import Target, resolve  # noqa: E402
 
 INTERNAL_PREFIXES = ("stg_", "int_", "arc_eval_")
 # Rollups read only through arc_eval_live_stats (macros/rollups/live.sql): the models over them are timed.
-LIVE_STATS_ROLLUPS = ("outcome_stats_hourly", "failure_stats_hourly", "tool_use_hourly", "tool_stats_hourly")
+LIVE_STATS_ROLLUPS = (
+    "outcome_stats_hourly",
+    "failure_stats_hourly",
+    "tool_use_hourly",
+    "tool_stats_hourly",
+    "version_failures_hourly",
+)
 TIMEOUT = "timeout"
 
 

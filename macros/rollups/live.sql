@@ -49,6 +49,13 @@
 {% endmacro %}
 
 
+{% macro arc_eval_version_failure_measures() %}
+    {#- (name, expression) of the failure count per hour and configuration version, over
+        int_failures_enriched (what failure_stats_hourly keeps only as a set of versions). -#}
+    {{ return([('failures', 'count(*)')]) }}
+{% endmacro %}
+
+
 {% macro arc_eval_tool_use_measures() %}
     {#- (name, expression) of the tool-use measures, over columns of int_tool_usage_enriched, per hour,
         version and scenario: the rows and the sorted set of tools used. -#}

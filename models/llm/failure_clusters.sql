@@ -27,25 +27,34 @@ per_cluster as (
     group by pattern_cluster_id
 ),
 
-reach as (
-    -- The union of each cluster's versions and scenarios.
+cluster_versions as (
+    -- Each cluster's versions and scenarios: the distinct sets first (most hours repeat one), then one
+    -- pass over their elements.
     select
-        c.pattern_cluster_id,
-        array(
-            select distinct v.version_id
-            from clustered as cv
-            cross join lateral unnest(cv.version_ids) as v (version_id)
-            where cv.pattern_cluster_id = c.pattern_cluster_id
-            order by v.version_id
-        ) as config_version_ids,
-        array(
-            select distinct sc.scenario_id
-            from clustered as cs
-            cross join lateral unnest(cs.scenario_ids) as sc (scenario_id)
-            where cs.pattern_cluster_id = c.pattern_cluster_id
-            order by sc.scenario_id
-        ) as affected_scenarios
-    from (select distinct pattern_cluster_id from clustered) as c
+        d.pattern_cluster_id,
+        array_agg(distinct v.version_id order by v.version_id) as config_version_ids
+    from (
+        select distinct
+            pattern_cluster_id,
+            version_ids
+        from clustered
+    ) as d
+    cross join lateral unnest(d.version_ids) as v (version_id)
+    group by d.pattern_cluster_id
+),
+
+cluster_scenarios as (
+    select
+        d.pattern_cluster_id,
+        array_agg(distinct sc.scenario_id order by sc.scenario_id) as affected_scenarios
+    from (
+        select distinct
+            pattern_cluster_id,
+            scenario_ids
+        from clustered
+    ) as d
+    cross join lateral unnest(d.scenario_ids) as sc (scenario_id)
+    group by d.pattern_cluster_id
 ),
 
 categories as (
@@ -80,11 +89,12 @@ select
     pc.last_seen,
     pc.avg_confidence,
     lm.error_message as sample_error_message,
-    cardinality(r.config_version_ids)::bigint as config_versions_affected,
-    r.config_version_ids,
-    cardinality(r.affected_scenarios)::bigint as scenarios_affected,
-    r.affected_scenarios
+    cardinality(cv.config_version_ids)::bigint as config_versions_affected,
+    cv.config_version_ids,
+    cardinality(cs.affected_scenarios)::bigint as scenarios_affected,
+    cs.affected_scenarios
 from per_cluster as pc
 inner join categories as c on pc.pattern_cluster_id = c.pattern_cluster_id
-inner join reach as r on pc.pattern_cluster_id = r.pattern_cluster_id
+inner join cluster_versions as cv on pc.pattern_cluster_id = cv.pattern_cluster_id
+inner join cluster_scenarios as cs on pc.pattern_cluster_id = cs.pattern_cluster_id
 left join latest_message as lm on pc.pattern_cluster_id = lm.pattern_cluster_id

@@ -53,10 +53,17 @@ used as (
         t.version_id,
         array_agg(distinct u.tool_name order by u.tool_name) as used_tools
     from (
-        {{ arc_eval_live_stats(
-            'tool_use_hourly', 'int_tool_usage_enriched', ['version_id', 'scenario_id'],
-            arc_eval_tool_use_measures()
-        ) }}
+        -- the distinct sets first: most hours repeat one
+        select distinct
+            live.scenario_id,
+            live.version_id,
+            live.tool_names
+        from (
+            {{ arc_eval_live_stats(
+                'tool_use_hourly', 'int_tool_usage_enriched', ['version_id', 'scenario_id'],
+                arc_eval_tool_use_measures()
+            ) }}
+        ) as live
     ) as t
     cross join lateral unnest(t.tool_names) as u (tool_name)
     group by t.scenario_id, t.version_id

@@ -17,10 +17,17 @@ messages as materialized (
         (array_agg(error_message order by error_message))[1:{{ var('llm_sample_errors', 5) }}] as sample_errors
     from (
         select distinct
-            date_trunc('day', s.hour, 'UTC') as day,
+            s.day,
             s.failure_category,
             m.error_message
-        from stats as s
+        from (
+            -- the distinct sets first: most hours repeat one
+            select distinct
+                date_trunc('day', hour, 'UTC') as day,
+                failure_category,
+                first_messages
+            from stats
+        ) as s
         cross join lateral unnest(s.first_messages) as m (error_message)
     ) as distinct_messages
     group by day, failure_category
@@ -43,10 +50,16 @@ scenarios as materialized (
         array_agg(scenario_id order by scenario_id) as affected_scenarios
     from (
         select distinct
-            date_trunc('day', s.hour, 'UTC') as day,
+            s.day,
             s.failure_category,
             sc.scenario_id
-        from stats as s
+        from (
+            select distinct
+                date_trunc('day', hour, 'UTC') as day,
+                failure_category,
+                scenario_ids
+            from stats
+        ) as s
         cross join lateral unnest(s.scenario_ids) as sc (scenario_id)
     ) as distinct_scenarios
     group by day, failure_category

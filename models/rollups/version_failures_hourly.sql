@@ -1,0 +1,14 @@
+{{ config(
+    materialized='rollup',
+    time_column='hour',
+    bucket_width='1 hour',
+    grain=['hour', 'version_id'],
+) }}
+-- depends_on: {{ source('arc_eval_raw', 'failure_patterns') }}
+
+{{ arc_eval_stats_select(
+    ref('int_failures_enriched'),
+    ['version_id'],
+    arc_eval_version_failure_measures(),
+    rollup_where('execution_time'),
+) }}
