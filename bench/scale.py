@@ -57,6 +57,16 @@ LIVE_STATS_ROLLUPS = (
     "version_failures_hourly",
 )
 TIMEOUT = "timeout"
+SETTINGS = (
+    "shared_buffers",
+    "work_mem",
+    "maintenance_work_mem",
+    "effective_cache_size",
+    "max_parallel_workers_per_gather",
+    "random_page_cost",
+    "fsync",
+    "synchronous_commit",
+)
 
 
 def _ms(seconds: float) -> str:
@@ -215,6 +225,12 @@ def run_one(server: Target, rows: int, args: argparse.Namespace) -> dict[str, ob
     name = f"arc_eval_scale_{uuid.uuid4().hex[:8]}"
     print(f"\n== {rows:,} outcomes: database {name}", flush=True)
     target = generate.create_database(server, name)
+    with psycopg.connect(target.conninfo) as conn:
+        ts = conn.execute(
+            "select extversion, current_setting('timescaledb.license', true) from pg_extension"
+            " where extname = 'timescaledb'"
+        ).fetchone()
+    print(f"  timescaledb: {f'{ts[0]}, {ts[1]} license' if ts else 'absent (plain tables)'}", flush=True)
     result: dict[str, object] = {}
     try:
         empty = database_bytes(target)
@@ -337,15 +353,15 @@ def main(argv: list[str] | None = None) -> int:
     with psycopg.connect(server.conninfo) as conn:
         version = conn.execute("select version()").fetchone()[0]
         ts = conn.execute(
-            "select default_version, current_setting('timescaledb.license', true) from pg_available_extensions"
-            " where name = 'timescaledb'"
+            "select default_version from pg_available_extensions where name = 'timescaledb'"
         ).fetchone()
         settings = conn.execute(
-            "select string_agg(name || '=' || setting || coalesce(unit, ''), ' ' order by name) from pg_settings"
-            " where name in ('shared_buffers', 'work_mem', 'max_parallel_workers_per_gather', 'effective_cache_size')"
+            "select string_agg(name || '=' || current_setting(name), ' ' order by name) from pg_settings"
+            " where name = any(%s)",
+            [list(SETTINGS)],
         ).fetchone()[0]
-    edition = f"{ts[0]} ({ts[1] or 'license unknown'})" if ts else "not available (plain PostgreSQL)"
-    print(f"server: {version.split(' on ')[0]}; timescaledb: {edition}")
+    available = f"{ts[0]} available" if ts else "not available (plain PostgreSQL)"
+    print(f"server: {version.split(' on ')[0]}; timescaledb: {available}")
     print(f"settings: {settings}; cpus: {os.cpu_count()}")
     results = {n: run_one(server, n, args) for n in sizes}
     return 0 if print_table(results, args.queries) else 1
