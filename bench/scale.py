@@ -7,7 +7,8 @@ history with ``bench/generate.py`` (in the server, from a seed), runs ``VACUUM (
 - ``dbt build`` from scratch (models, rollups, tests);
 - every model the dashboard, the report and the recommender read (every view and table of the analytics
   schema except staging, intermediate and internal relations, so models added later are measured too):
-  p95 of ``--queries`` (default 20) runs of ``select *`` after one warm-up (target: 200 ms), in a session
+  p95 of ``--queries`` (default 20) runs of streaming all its rows (``COPY (select *) TO STDOUT``: the
+  server's work and the wire, not Python's decoding) after one warm-up (target: 200 ms), in a session
   with the readers' settings (``arc_eval.connection.READER_OPTIONS``: JIT off, as the dashboard and the
   recommender connect);
 - ``arc-eval recommend --provider rules`` end to end, in a subprocess (target: 30 s);
@@ -94,24 +95,37 @@ def p95(times: list[float]) -> float:
 
 
 def time_models(target: Target, queries: int, timeout: str) -> dict[str, float | str]:
-    """p95 wall time (seconds) of ``select *`` from each model, or TIMEOUT."""
+    """p95 wall time (seconds) of streaming every row of each model to the client, or TIMEOUT.
+
+    Each query is ``COPY (select * from model) TO STDOUT``, read block by block: the server's work and the
+    wire, as a page or the recommender waits for it, not the time Python takes to decode the rows.
+    """
     out: dict[str, float | str] = {}
     with psycopg.connect(target.conninfo, autocommit=True, **connection.reader_kwargs()) as conn:
         conn.execute(f"set statement_timeout = '{timeout}'")
+
+        def stream(sql: str) -> int:
+            with conn.cursor() as cur:
+                with cur.copy(sql) as copy:
+                    for _block in copy:
+                        pass
+                return cur.rowcount
+
         for name in models_to_time(conn):
-            sql = f'select * from {dbt.analytics_schema()}."{name}"'
+            sql = f'copy (select * from {dbt.analytics_schema()}."{name}") to stdout'
+            rows = 0
             try:
-                conn.execute(sql).fetchall()
+                rows = stream(sql)
                 times = []
                 for _ in range(queries):
                     began = time.perf_counter()
-                    conn.execute(sql).fetchall()
+                    stream(sql)
                     times.append(time.perf_counter() - began)
                 out[name] = p95(times)
             except psycopg.errors.QueryCanceled:
                 out[name] = TIMEOUT
             shown = out[name] if out[name] == TIMEOUT else f"{_ms(out[name])} ms"
-            print(f"    p95 {name}: {shown}", flush=True)
+            print(f"    p95 {name}: {shown} ({rows:,} rows)", flush=True)
     return out
 
 

@@ -105,6 +105,11 @@
     {%- if window is not none -%}
         {%- set start = arc_eval_now() ~ " - interval '" ~ window ~ "'" -%}
     {%- endif -%}
+    {#- A relation joined to its outcome also filters the outcome's time (equal to execution_time), so a
+        time range excludes outcome chunks instead of scanning every outcome for the join. -#}
+    {%- set paired = {'int_failures_enriched': 'outcome_time', 'int_tool_usage_enriched': 'outcome_time'}.get(relation_name) -%}
+    {#- The fresh hours come from the staging rows of the same table, without the join to the outcome. -#}
+    {%- set fresh_relation = ref({'int_failures_enriched': 'stg_failure_patterns', 'int_tool_usage_enriched': 'stg_tool_usage'}.get(relation_name, relation_name)) -%}
     {%- set names = measures | map(attribute=0) | list -%}
     {%- set columns = ['hour'] + grain + names -%}
     with live_bounds as (
@@ -136,7 +141,7 @@
         -- narrow (with constants the planner reads the histogram, with none it assumes a third of the rows,
         -- and a plan costed for millions of fresh rows gets JIT-compiled for seconds).
         select distinct {{ bucket('1 hour', 'fresh.execution_time') }} as fresh_hour
-        from {{ relation }} as fresh
+        from {{ fresh_relation }} as fresh
         where
             fresh.created_at
             >= (select coalesce(max(lw.source_watermark), '-infinity'::timestamptz) from live_watermark as lw)
@@ -148,25 +153,31 @@
         select *
         from {{ relation }} as first_hour
         where
-            first_hour.execution_time > (select lb.window_start from live_bounds as lb)
-            and first_hour.execution_time < (select lb.first_whole_hour from live_bounds as lb)
-            and first_hour.execution_time <= (select lb.window_end from live_bounds as lb)
+            {%- for column in ['execution_time', paired] if column %}
+            {{ 'and ' if not loop.first }}first_hour.{{ column }} > (select lb.window_start from live_bounds as lb)
+            and first_hour.{{ column }} < (select lb.first_whole_hour from live_bounds as lb)
+            and first_hour.{{ column }} <= (select lb.window_end from live_bounds as lb)
+            {%- endfor %}
         union all
         select *
         from {{ relation }} as recent
         where
-            recent.execution_time >= (select lb.first_whole_hour from live_bounds as lb)
-            and recent.execution_time < (select lb.end_hour from live_bounds as lb)
-            and recent.execution_time >= (select min(f.fresh_hour) from live_fresh_hours as f)
+            {%- for column in ['execution_time', paired] if column %}
+            {{ 'and ' if not loop.first }}recent.{{ column }} >= (select lb.first_whole_hour from live_bounds as lb)
+            and recent.{{ column }} < (select lb.end_hour from live_bounds as lb)
+            and recent.{{ column }} >= (select min(f.fresh_hour) from live_fresh_hours as f)
+            {%- endfor %}
             and {{ bucket('1 hour', 'recent.execution_time') }} in (select f.fresh_hour from live_fresh_hours as f)
         {%- if end is not none %}
         union all
         select *
         from {{ relation }} as last_hour
         where
-            last_hour.execution_time >= (select lb.end_hour from live_bounds as lb)
-            and last_hour.execution_time >= (select lb.first_whole_hour from live_bounds as lb)
-            and last_hour.execution_time <= (select lb.window_end from live_bounds as lb)
+            {%- for column in ['execution_time', paired] if column %}
+            {{ 'and ' if not loop.first }}last_hour.{{ column }} >= (select lb.end_hour from live_bounds as lb)
+            and last_hour.{{ column }} >= (select lb.first_whole_hour from live_bounds as lb)
+            and last_hour.{{ column }} <= (select lb.window_end from live_bounds as lb)
+            {%- endfor %}
         {%- endif %}
     )
 

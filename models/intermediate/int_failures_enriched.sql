@@ -14,7 +14,9 @@ select
     fp.cluster_confidence,
     fp.created_at,
     o.scenario_id,
-    o.version_id
+    o.version_id,
+    -- equal to execution_time (the foreign key); filtering it as well lets a time range exclude outcome chunks
+    o.execution_time as outcome_time
 from {{ ref('stg_failure_patterns') }} as fp
 inner join {{ ref('int_outcomes_enriched') }} as o
     on {{ same_outcome('fp', 'o') }}

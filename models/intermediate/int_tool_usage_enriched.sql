@@ -10,7 +10,9 @@ select
     tu.avg_duration_ms,
     tu.created_at,
     o.scenario_id,
-    o.version_id
+    o.version_id,
+    -- equal to execution_time (the foreign key); filtering it as well lets a time range exclude outcome chunks
+    o.execution_time as outcome_time
 from {{ ref('stg_tool_usage') }} as tu
 inner join {{ ref('int_outcomes_enriched') }} as o
     on {{ same_outcome('tu', 'o') }}
