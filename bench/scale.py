@@ -52,6 +52,7 @@ INTERNAL_PREFIXES = ("stg_", "int_", "arc_eval_")
 # Rollups read only through arc_eval_live_stats (macros/rollups/live.sql): the models over them are timed.
 LIVE_STATS_ROLLUPS = (
     "outcome_stats_hourly",
+    "outcome_stats_daily",
     "failure_stats_hourly",
     "tool_use_hourly",
     "tool_stats_hourly",

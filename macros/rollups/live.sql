@@ -77,10 +77,10 @@
 {% endmacro %}
 
 
-{% macro arc_eval_stats_select(relation, grain, measures, where='') -%}
-    {#- The hourly aggregate of `relation` at `grain` (the rollups' SQL and the live rows' SQL). -#}
+{% macro arc_eval_stats_select(relation, grain, measures, where='', width='1 hour', time_name='hour') -%}
+    {#- The hourly (or `width`) aggregate of `relation` at `grain` (the rollups' SQL and the live rows' SQL). -#}
     select
-        {{ bucket('1 hour', 'execution_time') }} as hour,
+        {{ bucket(width, 'execution_time') }} as {{ time_name }},
         {%- for column in grain %}
         {{ column }},
         {%- endfor %}
@@ -89,17 +89,20 @@
         {%- endfor %}
     from {{ relation }}
     {{ where }}
-    group by {{ bucket('1 hour', 'execution_time') }}{% for column in grain %}, {{ column }}{% endfor %}
+    group by {{ bucket(width, 'execution_time') }}{% for column in grain %}, {{ column }}{% endfor %}
 {%- endmacro %}
 
 
-{% macro arc_eval_live_stats(rollup_name, relation_name, grain, measures, window=none, start=none, end=none) -%}
+{% macro arc_eval_live_stats(rollup_name, relation_name, grain, measures, window=none, start=none, end=none, daily_rollup=none) -%}
     {#- Rows (hour, grain..., measures...) equal to arc_eval_stats_select over the rows of the model
         `relation_name` with execution_time in (start, end], exact and live, from the rollup model
         `rollup_name`. `start` and `end` are SQL expressions (none: unbounded); `window` (an interval) sets
         start to arc_eval_now() minus it. Whole hours inside the bounds come from the rollup, except hours
         holding a row created since its watermark (a missing watermark: every hour); those, and the
-        partial hours at the bounds, are computed from the raw rows. -#}
+        partial hours at the bounds, are computed from the raw rows.
+        With `daily_rollup` (the same statistics per UTC day), whole days inside the bounds whose hours
+        hold no row created since that rollup's watermark come from it instead, one row per day (its
+        `hour` is the day's start): for models that group by day or coarser, it reads 24 times fewer rows. -#}
     {%- set rollup = ref(rollup_name) -%}
     {%- set relation = ref(relation_name) -%}
     {%- if window is not none -%}
@@ -123,10 +126,20 @@
             {%- endif %}
             {%- if end is not none %}
             {{ end }} as window_end,
-            {{ bucket('1 hour', end) }} as end_hour
+            {{ bucket('1 hour', end) }} as end_hour,
             {%- else %}
             timestamptz 'infinity' as window_end,
-            timestamptz 'infinity' as end_hour
+            timestamptz 'infinity' as end_hour,
+            {%- endif %}
+            {%- if start is not none %}
+            {{ bucket('1 day', start) }} + interval '1 day' as first_whole_day,
+            {%- else %}
+            timestamptz '-infinity' as first_whole_day,
+            {%- endif %}
+            {%- if end is not none %}
+            {{ bucket('1 day', end) }} as end_day
+            {%- else %}
+            timestamptz 'infinity' as end_day
             {%- endif %}
     ),
 
@@ -148,8 +161,27 @@
             and fresh.created_at <= 'infinity'::timestamptz
     ),
 
+    {%- if daily_rollup is not none %}
+
+    live_watermark_daily as (
+        select source_watermark
+        from {{ ref('int_rollup_watermarks') }}
+        where rollup_name = '{{ daily_rollup }}'
+    ),
+
+    live_fresh_days as (
+        select distinct {{ bucket('1 day', 'fresh.execution_time') }} as fresh_day
+        from {{ fresh_relation }} as fresh
+        where
+            fresh.created_at
+            >= (select coalesce(max(lw.source_watermark), '-infinity'::timestamptz) from live_watermark_daily as lw)
+            and fresh.created_at <= 'infinity'::timestamptz
+    ),
+    {%- endif %}
+
     live_raw_rows as (
-        -- The partial first hour, the fresh whole hours, then the partial last hour.
+        -- The partial first hour, the fresh whole hours (outside the days read whole), then the partial
+        -- last hour.
         select *
         from {{ relation }} as first_hour
         where
@@ -168,6 +200,9 @@
             and recent.{{ column }} >= (select min(f.fresh_hour) from live_fresh_hours as f)
             {%- endfor %}
             and {{ bucket('1 hour', 'recent.execution_time') }} in (select f.fresh_hour from live_fresh_hours as f)
+            {%- if daily_rollup is not none %}
+            and not {{ arc_eval_live_in_whole_day(bucket('1 hour', 'recent.execution_time')) }}
+            {%- endif %}
         {%- if end is not none %}
         union all
         select *
@@ -181,13 +216,57 @@
         {%- endif %}
     )
 
+    {%- if daily_rollup is none %}
     select {{ columns | join(', ') }}
     from {{ rollup }}
     where
         hour >= (select lb.first_whole_hour from live_bounds as lb)
         and hour < (select lb.end_hour from live_bounds as lb)
         and hour not in (select f.fresh_hour from live_fresh_hours as f)
+    {%- else %}
+    -- Whole hours before the first whole day and from the end day on (each an index range), then those
+    -- of the fresh days, day by day.
+    select {{ columns | join(', ') }}
+    from {{ rollup }}
+    where
+        hour >= (select lb.first_whole_hour from live_bounds as lb)
+        and hour < (select least(lb.end_hour, lb.first_whole_day) from live_bounds as lb)
+        and hour not in (select f.fresh_hour from live_fresh_hours as f)
+    union all
+    select {{ columns | join(', ') }}
+    from {{ rollup }}
+    where
+        hour >= (select greatest(lb.first_whole_hour, lb.first_whole_day, lb.end_day) from live_bounds as lb)
+        and hour < (select lb.end_hour from live_bounds as lb)
+        and hour not in (select f.fresh_hour from live_fresh_hours as f)
+    union all
+    select {% for column in columns %}r.{{ column }}{{ ', ' if not loop.last }}{% endfor %}
+    from live_fresh_days as d
+    inner join {{ rollup }} as r
+        on
+            r.hour >= d.fresh_day
+            and r.hour < d.fresh_day + interval '1 day'
+    where
+        d.fresh_day >= (select lb.first_whole_day from live_bounds as lb)
+        and d.fresh_day < (select lb.end_day from live_bounds as lb)
+        and r.hour not in (select f.fresh_hour from live_fresh_hours as f)
+    union all
+    select day as hour, {{ (grain + names) | join(', ') }}
+    from {{ ref(daily_rollup) }}
+    where
+        day >= (select lb.first_whole_day from live_bounds as lb)
+        and day < (select lb.end_day from live_bounds as lb)
+        and day not in (select d.fresh_day from live_fresh_days as d)
+        {%- endif %}
     union all
     select {{ columns | join(', ') }}
     from ({{ arc_eval_stats_select('live_raw_rows', grain, measures) }}) as live_from_raw
+{%- endmacro %}
+
+
+{% macro arc_eval_live_in_whole_day(hour) -%}
+    {#- Whether the hour `hour` lies in a day that arc_eval_live_stats reads whole from the daily rollup. -#}
+    ({{ hour }} >= (select lb.first_whole_day from live_bounds as lb)
+    and {{ hour }} < (select lb.end_day from live_bounds as lb)
+    and {{ bucket('1 day', hour) }} not in (select d.fresh_day from live_fresh_days as d))
 {%- endmacro %}

@@ -3,7 +3,8 @@
 with stats as (
     {{ arc_eval_live_stats(
         'outcome_stats_hourly', 'int_outcomes_enriched', ['version_id', 'scenario_id'],
-        arc_eval_outcome_measures(), var('dashboard_window')
+        arc_eval_outcome_measures(), var('dashboard_window'),
+        daily_rollup='outcome_stats_daily'
     ) }}
 ),
 

@@ -1,5 +1,6 @@
 -- depends_on: {{ ref('simulation_performance_hourly') }}
 -- depends_on: {{ ref('outcome_stats_hourly') }}
+-- depends_on: {{ ref('outcome_stats_daily') }}
 -- depends_on: {{ ref('failure_stats_hourly') }}
 -- depends_on: {{ ref('tool_use_hourly') }}
 -- depends_on: {{ ref('tool_stats_hourly') }}

@@ -40,7 +40,8 @@ runs as (
     from (
         {{ arc_eval_live_stats(
             'outcome_stats_hourly', 'int_outcomes_enriched', ['version_id', 'scenario_id'],
-            arc_eval_outcome_measures()
+            arc_eval_outcome_measures(),
+            daily_rollup='outcome_stats_daily'
         ) }}
     ) as s
     inner join {{ ref('stg_config_versions') }} as cv on s.version_id = cv.version_id

@@ -4,7 +4,8 @@
 with stats as (
     {{ arc_eval_live_stats(
         'outcome_stats_hourly', 'int_outcomes_enriched', ['version_id', 'scenario_id'],
-        arc_eval_outcome_measures(), var('llm_scenario_trends_window')
+        arc_eval_outcome_measures(), var('llm_scenario_trends_window'),
+        daily_rollup='outcome_stats_daily'
     ) }}
 ),
 

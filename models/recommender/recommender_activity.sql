@@ -8,7 +8,8 @@ with outcomes as (
     from (
         {{ arc_eval_live_stats(
             'outcome_stats_hourly', 'int_outcomes_enriched', ['version_id', 'scenario_id'],
-            [('executions', 'count(*)')], start=recommender_window_start(), end=arc_eval_now()
+            [('executions', 'count(*)')], start=recommender_window_start(), end=arc_eval_now(),
+            daily_rollup='outcome_stats_daily'
         ) }}
     ) as s
     inner join {{ ref('stg_config_versions') }} as v on s.version_id = v.version_id

@@ -115,6 +115,7 @@ def test_update_after_appending_rows_equals_full_rebuild(rollup_db: Target) -> N
 
 STATS_ROLLUPS = (
     "outcome_stats_hourly",
+    "outcome_stats_daily",
     "failure_stats_hourly",
     "tool_use_hourly",
     "tool_stats_hourly",
@@ -123,7 +124,7 @@ STATS_ROLLUPS = (
 
 
 def test_hourly_statistics_updated_in_place_equal_a_rebuild(make_database: Callable[[str], Target]) -> None:
-    """The hourly statistics the history models add up (always incremental tables): after recent rows and
+    """The hourly (and daily) statistics the history models add up (always incremental tables): after recent rows and
     rows 12 days late, an update holds exactly what a rebuild holds."""
     target = make_database("stats")
     dbt.init_warehouse(target)

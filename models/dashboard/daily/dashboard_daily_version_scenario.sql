@@ -4,7 +4,8 @@
 with stats as (
     {{ arc_eval_live_stats(
         'outcome_stats_hourly', 'int_outcomes_enriched', ['version_id', 'scenario_id'],
-        arc_eval_outcome_measures()
+        arc_eval_outcome_measures(),
+        daily_rollup='outcome_stats_daily'
     ) }}
 )
 

@@ -1,0 +1,16 @@
+{{ config(
+    materialized='rollup',
+    time_column='day',
+    bucket_width='1 day',
+    grain=['day', 'version_id', 'scenario_id'],
+) }}
+-- depends_on: {{ source('arc_eval_raw', 'outcomes') }}
+
+{{ arc_eval_stats_select(
+    ref('int_outcomes_enriched'),
+    ['version_id', 'scenario_id'],
+    arc_eval_outcome_measures(),
+    rollup_where('execution_time'),
+    width='1 day',
+    time_name='day',
+) }}
