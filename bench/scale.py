@@ -57,6 +57,9 @@ LIVE_STATS_ROLLUPS = (
     "tool_use_hourly",
     "tool_stats_hourly",
     "version_failures_hourly",
+    "failure_stats_daily",
+    "tool_use_daily",
+    "version_failures_daily",
 )
 TIMEOUT = "timeout"
 SETTINGS = (

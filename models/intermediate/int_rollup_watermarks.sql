@@ -2,9 +2,12 @@
 -- depends_on: {{ ref('outcome_stats_hourly') }}
 -- depends_on: {{ ref('outcome_stats_daily') }}
 -- depends_on: {{ ref('failure_stats_hourly') }}
+-- depends_on: {{ ref('failure_stats_daily') }}
 -- depends_on: {{ ref('tool_use_hourly') }}
+-- depends_on: {{ ref('tool_use_daily') }}
 -- depends_on: {{ ref('tool_stats_hourly') }}
 -- depends_on: {{ ref('version_failures_hourly') }}
+-- depends_on: {{ ref('version_failures_daily') }}
 -- The watermark of each incremental rollup: every source row created (created_at) before
 -- source_watermark is in the rollup (see macros/rollups/rollup.sql). Models that read a rollup take
 -- the buckets holding a row created since then from the raw rows instead, so they stay exact and live.

@@ -62,7 +62,8 @@ used as (
         from (
             {{ arc_eval_live_stats(
                 'tool_use_hourly', 'int_tool_usage_enriched', ['version_id', 'scenario_id'],
-                arc_eval_tool_use_measures()
+                arc_eval_tool_use_measures(),
+                daily_rollup='tool_use_daily'
             ) }}
         ) as live
     ) as t

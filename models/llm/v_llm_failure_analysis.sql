@@ -6,7 +6,8 @@ with stats as (
     {{ arc_eval_live_stats(
         'failure_stats_hourly', 'int_failures_enriched',
         ['pattern_cluster_id', 'failure_category'],
-        arc_eval_failure_measures(), var('llm_failure_window')
+        arc_eval_failure_measures(), var('llm_failure_window'),
+        daily_rollup='failure_stats_daily'
     ) }}
 ),
 

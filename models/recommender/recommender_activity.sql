@@ -23,7 +23,8 @@ patterns as (
     from (
         {{ arc_eval_live_stats(
             'version_failures_hourly', 'int_failures_enriched', ['version_id'],
-            arc_eval_version_failure_measures(), start=recommender_window_start(), end=arc_eval_now()
+            arc_eval_version_failure_measures(), start=recommender_window_start(), end=arc_eval_now(),
+            daily_rollup='version_failures_daily'
         ) }}
     ) as f
     inner join {{ ref('stg_config_versions') }} as v on f.version_id = v.version_id

@@ -120,6 +120,9 @@ STATS_ROLLUPS = (
     "tool_use_hourly",
     "tool_stats_hourly",
     "version_failures_hourly",
+    "failure_stats_daily",
+    "tool_use_daily",
+    "version_failures_daily",
 )
 
 
