@@ -53,7 +53,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from arc_eval import ArcEval, core, roles, uuid7
+from arc_eval import ArcEval, capabilities, core, roles, uuid7
 from arc_eval.connection import Target
 from arc_eval.dbt import init_warehouse, raw_schema
 
@@ -373,11 +373,13 @@ def main(argv: list[str] | None = None) -> int:
             )
             init_warehouse(target)
             with psycopg.connect(target.conninfo) as conn:
-                ts = conn.execute(
-                    "SELECT extversion, current_setting('timescaledb.license', true) FROM pg_extension "
-                    "WHERE extname = 'timescaledb'"
-                ).fetchone()
-            print(f"timescaledb: {f'{ts[0]} ({ts[1]})' if ts else 'absent (plain tables)'}", flush=True)
+                caps = capabilities.probe(conn)
+            edition = (
+                f"{caps.timescaledb_version} ({caps.license})"
+                if caps.has_timescaledb
+                else "absent (plain tables)"
+            )
+            print(f"timescaledb: {edition}", flush=True)
             if args.drop_trajectory_gin:
                 with psycopg.connect(target.conninfo, autocommit=True) as conn:
                     conn.execute(f'DROP INDEX IF EXISTS "{schema}".idx_outcomes_trajectory_gin')

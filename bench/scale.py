@@ -37,6 +37,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg
@@ -45,22 +46,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import generate  # noqa: E402  (bench/generate.py, next to this file)
 
-from arc_eval import connection, dbt  # noqa: E402
+from arc_eval import capabilities, connection, dbt  # noqa: E402
 from arc_eval.connection import Target, resolve  # noqa: E402
 
 INTERNAL_PREFIXES = ("stg_", "int_", "arc_eval_")
-# Rollups read only through arc_eval_live_stats (macros/rollups/live.sql): the models over them are timed.
-LIVE_STATS_ROLLUPS = (
-    "outcome_stats_hourly",
-    "outcome_stats_daily",
-    "failure_stats_hourly",
-    "tool_use_hourly",
-    "tool_stats_hourly",
-    "version_failures_hourly",
-    "failure_stats_daily",
-    "tool_use_daily",
-    "version_failures_daily",
-)
 TIMEOUT = "timeout"
 SETTINGS = (
     "shared_buffers",
@@ -78,8 +67,15 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f}"
 
 
-def models_to_time(conn: psycopg.Connection) -> list[str]:
-    """Views and tables of the analytics schema that readers query (not staging/intermediate/internal)."""
+def live_stats_rollups(target: Target) -> list[str]:
+    """The rollups read only through arc_eval_live_stats (dbt tag ``live_stats``): the models over them are
+    timed, not they."""
+    return dbt.model_names(target, "tag:live_stats")
+
+
+def models_to_time(conn: psycopg.Connection, skip: Sequence[str]) -> list[str]:
+    """Views and tables of the analytics schema that readers query (not staging/intermediate/internal, nor
+    ``skip``)."""
     rows = conn.execute(
         "select table_name from information_schema.tables where table_schema = %s order by table_name",
         (dbt.analytics_schema(),),
@@ -87,9 +83,7 @@ def models_to_time(conn: psycopg.Connection) -> list[str]:
     return [
         r[0]
         for r in rows
-        if not r[0].startswith(INTERNAL_PREFIXES)
-        and r[0] not in LIVE_STATS_ROLLUPS
-        and not r[0].endswith("__dbt_backup")
+        if not r[0].startswith(INTERNAL_PREFIXES) and r[0] not in skip and not r[0].endswith("__dbt_backup")
     ]
 
 
@@ -115,7 +109,7 @@ def time_models(target: Target, queries: int, timeout: str) -> dict[str, float |
                         pass
                 return cur.rowcount
 
-        for name in models_to_time(conn):
+        for name in models_to_time(conn, live_stats_rollups(target)):
             sql = f'copy (select * from {dbt.analytics_schema()}."{name}") to stdout'
             rows = 0
             try:
@@ -244,11 +238,13 @@ def run_one(server: Target, rows: int, args: argparse.Namespace) -> dict[str, ob
     print(f"\n== {rows:,} outcomes: database {name}", flush=True)
     target = generate.create_database(server, name)
     with psycopg.connect(target.conninfo) as conn:
-        ts = conn.execute(
-            "select extversion, current_setting('timescaledb.license', true) from pg_extension"
-            " where extname = 'timescaledb'"
-        ).fetchone()
-    print(f"  timescaledb: {f'{ts[0]}, {ts[1]} license' if ts else 'absent (plain tables)'}", flush=True)
+        caps = capabilities.probe(conn)
+    edition = (
+        f"{caps.timescaledb_version}, {caps.license} license"
+        if caps.has_timescaledb
+        else "absent (plain tables)"
+    )
+    print(f"  timescaledb: {edition}", flush=True)
     result: dict[str, object] = {}
     try:
         empty = database_bytes(target)
@@ -370,15 +366,17 @@ def main(argv: list[str] | None = None) -> int:
     server = resolve()
     with psycopg.connect(server.conninfo) as conn:
         version = conn.execute("select version()").fetchone()[0]
-        ts = conn.execute(
-            "select default_version from pg_available_extensions where name = 'timescaledb'"
-        ).fetchone()
+        caps = capabilities.probe(conn)
         settings = conn.execute(
             "select string_agg(name || '=' || current_setting(name), ' ' order by name) from pg_settings"
             " where name = any(%s)",
             [list(SETTINGS)],
         ).fetchone()[0]
-    available = f"{ts[0]} available" if ts else "not available (plain PostgreSQL)"
+    available = (
+        f"{caps.timescaledb_available} available"
+        if caps.timescaledb_available
+        else "not available (plain PostgreSQL)"
+    )
     print(f"server: {version.split(' on ')[0]}; timescaledb: {available}")
     print(f"settings: {settings}; cpus: {os.cpu_count()}")
     results = {n: run_one(server, n, args) for n in sizes}

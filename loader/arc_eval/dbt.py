@@ -171,6 +171,16 @@ def run(
     return result
 
 
+def model_names(target: Target, select: str) -> list[str]:
+    """The names of the project's models that dbt's selector ``select`` picks (``dbt ls``)."""
+    result = run(
+        ["--log-level", "none", "ls", "--resource-type", "model", "--select", select, "--output", "name"],
+        target,
+        quiet=True,
+    )
+    return sorted(result.result)
+
+
 def init_warehouse(target: Target, *, seed: bool = True, quiet: bool = True) -> None:
     """Create or migrate the raw schema, then load and upsert the scenario seeds.
 

@@ -39,12 +39,14 @@
 
 
 {#- Names already in the schema: {"columns": {table: [..]}, "constraints": {table: [..]}, "indexes": [..],
+    "lz4_columns": {table: [columns compressed with lz4]},
     "triggers": {table: [..]}}. -#}
 {% macro arc_eval_raw_catalog(s) %}
-    {%- set catalog = {"columns": {}, "constraints": {}, "indexes": [], "triggers": {}} -%}
+    {%- set catalog = {"columns": {}, "constraints": {}, "lz4_columns": {}, "indexes": [], "triggers": {}} -%}
     {%- set queries = {
         "columns": "select c.relname, a.attname from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace where n.nspname = '" ~ s ~ "' and c.relkind in ('r', 'p') and a.attnum > 0 and not a.attisdropped",
         "constraints": "select c.relname, con.conname from pg_constraint con join pg_class c on c.oid = con.conrelid join pg_namespace n on n.oid = c.relnamespace where n.nspname = '" ~ s ~ "'",
+        "lz4_columns": "select c.relname, a.attname from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace where n.nspname = '" ~ s ~ "' and c.relkind in ('r', 'p') and a.attcompression = 'l'",
         "triggers": "select c.relname, t.tgname from pg_trigger t join pg_class c on c.oid = t.tgrelid join pg_namespace n on n.oid = c.relnamespace where n.nspname = '" ~ s ~ "' and not t.tgisinternal",
     } -%}
     {%- for kind, sql in queries.items() -%}
@@ -92,13 +94,9 @@
 
     {#- 1a. lz4 for the JSON and text columns' large values (TOAST): cheaper to write and read than pglz. -#}
     {%- if arc_eval_ts_available(caps, "lz4_compression", "large JSON and text values are compressed with pglz") -%}
-        {%- set lz4 = {} -%}
-        {%- for row in run_query("select c.relname, a.attname from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace where n.nspname = '" ~ s ~ "' and c.relkind in ('r', 'p') and a.attcompression = 'l'").rows -%}
-            {%- do lz4.update({row[0] ~ "." ~ row[1]: true}) -%}
-        {%- endfor -%}
         {%- for spec in specs -%}
             {%- set alters = [] -%}
-            {%- for column in spec.columns if column[1].split(" ")[0] in ("jsonb", "text") and (spec.name ~ "." ~ column[0]) not in lz4 -%}
+            {%- for column in spec.columns if column[1].split(" ")[0] in ("jsonb", "text") and column[0] not in catalog.lz4_columns.get(spec.name, []) -%}
                 {%- do alters.append("alter column \"" ~ column[0] ~ "\" set compression lz4") -%}
             {%- endfor -%}
             {%- if alters -%}

@@ -2,6 +2,7 @@
     materialized='rollup',
     time_column='day',
     bucket_width='1 day',
+    tags=['live_stats'],
     grain=['day', 'pattern_cluster_id', 'failure_category'],
 ) }}
 -- depends_on: {{ source('arc_eval_raw', 'failure_patterns') }}

@@ -2,6 +2,7 @@
     materialized='rollup',
     time_column='hour',
     bucket_width='1 hour',
+    tags=['live_stats'],
     grain=['hour', 'pattern_cluster_id', 'failure_category'],
 ) }}
 -- depends_on: {{ source('arc_eval_raw', 'failure_patterns') }}

@@ -2,6 +2,7 @@
     materialized='rollup',
     time_column='hour',
     bucket_width='1 hour',
+    tags=['live_stats'],
     grain=['hour', 'version_id', 'tool_name'],
 ) }}
 -- depends_on: {{ source('arc_eval_raw', 'tool_usage') }}

@@ -2,6 +2,7 @@
     materialized='rollup',
     time_column='hour',
     bucket_width='1 hour',
+    tags=['live_stats'],
     grain=['hour', 'version_id', 'scenario_id'],
 ) }}
 -- depends_on: {{ source('arc_eval_raw', 'tool_usage') }}

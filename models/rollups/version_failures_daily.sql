@@ -2,6 +2,7 @@
     materialized='rollup',
     time_column='day',
     bucket_width='1 day',
+    tags=['live_stats'],
     grain=['day', 'version_id'],
 ) }}
 -- depends_on: {{ source('arc_eval_raw', 'failure_patterns') }}
