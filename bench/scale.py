@@ -7,7 +7,9 @@ history with ``bench/generate.py`` (in the server, from a seed), runs ``VACUUM (
 - ``dbt build`` from scratch (models, rollups, tests);
 - every model the dashboard, the report and the recommender read (every view and table of the analytics
   schema except staging, intermediate and internal relations, so models added later are measured too):
-  p95 of ``--queries`` (default 20) runs of streaming all its rows (``COPY (select *) TO STDOUT``: the
+  p95 of ``--queries`` (default 20) runs of streaming all its rows (``COPY (select *) TO STDOUT``; the
+  tables the pages read only for one scenario, ``arc_eval.web.queries.PER_SCENARIO_TABLES``, filtered to
+  the scenario with the most rows: the
   server's work and the wire, not Python's decoding) after one warm-up (target: 200 ms), in a session
   with the readers' settings (``arc_eval.connection.READER_OPTIONS``: JIT off, as the dashboard and the
   recommender connect);
@@ -41,6 +43,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg
+from psycopg.sql import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -48,6 +51,7 @@ import generate  # noqa: E402  (bench/generate.py, next to this file)
 
 from arc_eval import capabilities, connection, dbt  # noqa: E402
 from arc_eval.connection import Target, resolve  # noqa: E402
+from arc_eval.web.queries import PER_SCENARIO_TABLES  # noqa: E402
 
 INTERNAL_PREFIXES = ("stg_", "int_", "arc_eval_")
 TIMEOUT = "timeout"
@@ -110,7 +114,16 @@ def time_models(target: Target, queries: int, timeout: str) -> dict[str, float |
                 return cur.rowcount
 
         for name in models_to_time(conn, live_stats_rollups(target)):
-            sql = f'copy (select * from {dbt.analytics_schema()}."{name}") to stdout'
+            relation = f'{dbt.analytics_schema()}."{name}"'
+            sql = f"copy (select * from {relation}) to stdout"
+            if name in PER_SCENARIO_TABLES:
+                # as the pages read it: one scenario's rows (the one with the most)
+                found = conn.execute(
+                    f"select scenario_id from {relation} group by scenario_id order by count(*) desc limit 1"
+                ).fetchone()
+                scenario = quote(found[0] if found else None)
+                sql = f"copy (select * from {relation} where scenario_id = {scenario}) to stdout"
+                name += " (one scenario)"
             rows = 0
             try:
                 rows = stream(sql)
@@ -250,7 +263,11 @@ def run_one(server: Target, rows: int, args: argparse.Namespace) -> dict[str, ob
         empty = database_bytes(target)
         began = time.perf_counter()
         state = generate.generate(
-            target, rows, seed=args.seed, progress=lambda m: print("  " + m, flush=True)
+            target,
+            rows,
+            seed=args.seed,
+            days=args.days,
+            progress=lambda m: print("  " + m, flush=True),
         )
         generate.vacuum(target)
         result["generate rows/s"] = rows / (time.perf_counter() - began)
@@ -352,6 +369,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--loader-rows", type=int, default=1_000_000, help="rows the loader writes (0: skip)")
     parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
+    parser.add_argument(
+        "--days",
+        type=int,
+        help="days of history (default: rows / 100000, at least 30); more days, more chunks to plan",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
     parser.add_argument("--loader-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

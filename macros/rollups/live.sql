@@ -144,76 +144,93 @@
     ),
 
     live_watermark as (
-        select source_watermark
-        from {{ ref('int_rollup_watermarks') }}
-        where rollup_name = '{{ rollup_name }}'
+        -- The rollup's watermark and the daily rollup's (each -infinity when missing: every hour fresh).
+        select
+            coalesce(max(w.source_watermark) filter (where w.rollup_name = '{{ rollup_name }}'), '-infinity')
+                as hourly_watermark,
+            {%- if daily_rollup is not none %}
+            coalesce(max(w.source_watermark) filter (where w.rollup_name = '{{ daily_rollup }}'), '-infinity')
+                as daily_watermark
+            {%- else %}
+            timestamptz 'infinity' as daily_watermark
+            {%- endif %}
+        from {{ ref('int_rollup_watermarks') }} as w
+    ),
+
+    live_fresh as (
+        -- The hours holding rows created since either watermark, with their newest creation time: one scan,
+        -- through the BRIN index on created_at. Both bounds are parameters, so the range is estimated as
+        -- narrow (with constants the planner reads the histogram, with none it assumes a third of the rows,
+        -- and a plan costed for millions of fresh rows gets JIT-compiled for seconds).
+        select
+            {{ bucket('1 hour', 'fresh.execution_time') }} as fresh_hour,
+            max(fresh.created_at) as newest_created_at
+        from {{ fresh_relation }} as fresh
+        where
+            fresh.created_at >= (select least(lw.hourly_watermark, lw.daily_watermark) from live_watermark as lw)
+            and fresh.created_at <= 'infinity'::timestamptz
+        group by {{ bucket('1 hour', 'fresh.execution_time') }}
     ),
 
     live_fresh_hours as (
-        -- Through the BRIN index on created_at. Both bounds are parameters, so the range is estimated as
-        -- narrow (with constants the planner reads the histogram, with none it assumes a third of the rows,
-        -- and a plan costed for millions of fresh rows gets JIT-compiled for seconds).
-        select distinct {{ bucket('1 hour', 'fresh.execution_time') }} as fresh_hour
-        from {{ fresh_relation }} as fresh
-        where
-            fresh.created_at
-            >= (select coalesce(max(lw.source_watermark), '-infinity'::timestamptz) from live_watermark as lw)
-            and fresh.created_at <= 'infinity'::timestamptz
+        select f.fresh_hour
+        from live_fresh as f
+        where f.newest_created_at >= (select lw.hourly_watermark from live_watermark as lw)
     ),
 
     {%- if daily_rollup is not none %}
 
-    live_watermark_daily as (
-        select source_watermark
-        from {{ ref('int_rollup_watermarks') }}
-        where rollup_name = '{{ daily_rollup }}'
-    ),
-
     live_fresh_days as (
-        select distinct {{ bucket('1 day', 'fresh.execution_time') }} as fresh_day
-        from {{ fresh_relation }} as fresh
-        where
-            fresh.created_at
-            >= (select coalesce(max(lw.source_watermark), '-infinity'::timestamptz) from live_watermark_daily as lw)
-            and fresh.created_at <= 'infinity'::timestamptz
+        select distinct {{ bucket('1 day', 'f.fresh_hour') }} as fresh_day
+        from live_fresh as f
+        where f.newest_created_at >= (select lw.daily_watermark from live_watermark as lw)
     ),
     {%- endif %}
 
-    live_raw_rows as (
-        -- The partial first hour, the fresh whole hours (outside the days read whole), then the partial
-        -- last hour.
-        select *
-        from {{ relation }} as first_hour
-        where
-            {%- for column in ['execution_time', paired] if column %}
-            {{ 'and ' if not loop.first }}first_hour.{{ column }} > (select lb.window_start from live_bounds as lb)
-            and first_hour.{{ column }} < (select lb.first_whole_hour from live_bounds as lb)
-            and first_hour.{{ column }} <= (select lb.window_end from live_bounds as lb)
-            {%- endfor %}
-        union all
-        select *
-        from {{ relation }} as recent
-        where
-            {%- for column in ['execution_time', paired] if column %}
-            {{ 'and ' if not loop.first }}recent.{{ column }} >= (select lb.first_whole_hour from live_bounds as lb)
-            and recent.{{ column }} < (select lb.end_hour from live_bounds as lb)
-            and recent.{{ column }} >= (select min(f.fresh_hour) from live_fresh_hours as f)
-            {%- endfor %}
-            and {{ bucket('1 hour', 'recent.execution_time') }} in (select f.fresh_hour from live_fresh_hours as f)
-            {%- if daily_rollup is not none %}
-            and not {{ arc_eval_live_in_whole_day(bucket('1 hour', 'recent.execution_time')) }}
-            {%- endif %}
-        {%- if end is not none %}
-        union all
-        select *
-        from {{ relation }} as last_hour
-        where
-            {%- for column in ['execution_time', paired] if column %}
-            {{ 'and ' if not loop.first }}last_hour.{{ column }} >= (select lb.end_hour from live_bounds as lb)
-            and last_hour.{{ column }} >= (select lb.first_whole_hour from live_bounds as lb)
-            and last_hour.{{ column }} <= (select lb.window_end from live_bounds as lb)
-            {%- endfor %}
+    live_raw_hours as (
+        -- The hours read from the raw rows: the window's partial first and last hours, and the fresh whole
+        -- hours between them outside the days read whole.
+        {%- if start is not none %}
+        select {{ bucket('1 hour', 'lb.window_start') }} as raw_hour
+        from live_bounds as lb
+        union
         {%- endif %}
+        {%- if end is not none %}
+        select lb.end_hour as raw_hour
+        from live_bounds as lb
+        union
+        {%- endif %}
+        select f.fresh_hour as raw_hour
+        from live_fresh_hours as f
+        where
+            f.fresh_hour >= (select lb.first_whole_hour from live_bounds as lb)
+            and f.fresh_hour < (select lb.end_hour from live_bounds as lb)
+            {%- if daily_rollup is not none %}
+            and not {{ arc_eval_live_in_whole_day('f.fresh_hour') }}
+            {%- endif %}
+    ),
+
+    live_raw_rows as (
+        -- Hour by hour, each an index range in one chunk (chunks excluded at run time); the relation is
+        -- planned once, whatever the number of hours.
+        select raw.*
+        from live_raw_hours as h
+        cross join lateral (
+            select *
+            from {{ relation }} as r
+            where
+                {%- for column in ['execution_time', paired] if column %}
+                {{ 'and ' if not loop.first }}r.{{ column }} >= h.raw_hour
+                and r.{{ column }} < h.raw_hour + interval '1 hour'
+                {%- if start is not none %}
+                and r.{{ column }} > (select lb.window_start from live_bounds as lb)
+                {%- endif %}
+                {%- if end is not none %}
+                and r.{{ column }} <= (select lb.window_end from live_bounds as lb)
+                {%- endif %}
+                {%- endfor %}
+            offset 0  -- not pulled up: scanned per hour, not the window joined to the hours
+        ) as raw
     )
 
     {%- if daily_rollup is none %}

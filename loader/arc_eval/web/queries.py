@@ -22,6 +22,12 @@ from .. import dbt
 from ..raw_rules import OUTCOME_STATUSES
 
 DAY_CHOICES = (7, 14, 30, 90, 0)  # 0: all history
+# Daily tables the pages read only filtered to one scenario, each with its sum over scenarios, which they
+# read otherwise (the same numbers in fewer rows).
+PER_SCENARIO_TABLES = {
+    "dashboard_latency_daily": "dashboard_latency_daily_version",
+    "dashboard_cluster_daily": "dashboard_cluster_daily_version",
+}
 DEFAULT_DAYS = 30
 Z95 = 1.959963984540054  # the 97.5% quantile of the standard normal: 95% two-sided intervals
 
@@ -31,6 +37,11 @@ WILSON = """
     (({s} + {z}^2 / 2) / ({n} + {z}^2)
         {sign} {z} * sqrt({s} * ({n} - {s}) / {n} + {z}^2 / 4) / ({n} + {z}^2))"""
 MEAN_CI = "({rs} / {n} {sign} {z} * sqrt(greatest({rss} / {n} - ({rs} / {n})^2, 0) / {n}))"
+
+
+def _daily_table(name: str, scenario: bool) -> sql.Composable:
+    """The daily table ``name`` for a filter on one scenario, else its sum over scenarios."""
+    return m(name if scenario else PER_SCENARIO_TABLES[name])
 
 
 def _wilson(s: str, n: str, sign: str) -> str:
@@ -239,7 +250,7 @@ def latency_percentiles(
     """p50 and p95 latency (upper edge of the histogram bucket holding them) per day and configuration,
     per configuration, and in total, from one scan of the histogram; keyed by level. Without a scenario
     filter (``scenario`` false) the histogram summed over scenarios gives the same numbers."""
-    table = m("dashboard_latency_daily" if scenario else "dashboard_latency_daily_version")
+    table = _daily_table("dashboard_latency_daily", scenario)
     found = rows(conn, sql.SQL(PERCENTILES).format(table=table, where=where), params)
     levels: dict[int, list[dict[str, Any]]] = {PER_DAY: [], PER_CONFIG: [], TOTAL: []}
     for r in found:
@@ -464,8 +475,7 @@ CLUSTER_LIMIT = 20
 
 def clusters(conn: psycopg.Connection, f: Filters) -> dict[str, Any]:
     where, params = f.where()
-    # Without a scenario filter, the table summed over scenarios holds the same numbers in fewer rows.
-    daily = m("dashboard_cluster_daily" if f.scenario else "dashboard_cluster_daily_version")
+    daily = _daily_table("dashboard_cluster_daily", bool(f.scenario))
     listed = rows(
         conn,
         sql.SQL(
