@@ -456,14 +456,17 @@ def append(target: Target, state: dict[str, object], rows: int) -> dict[str, obj
     return state | {"next_row": state["next_row"] + rows, "next_sim": state["next_sim"] + sims}
 
 
-def create_database(server: Target, name: str, *, replace: bool = False) -> Target:
-    """Create database ``name`` on ``server`` with the raw schema and the seeds; return its target."""
+def create_database(
+    server: Target, name: str, *, replace: bool = False, dbt_vars: dict | None = None
+) -> Target:
+    """Create database ``name`` on ``server`` with the raw schema (built with ``dbt_vars``) and the seeds;
+    return its target."""
     with psycopg.connect(server.conninfo, autocommit=True) as admin:
         if replace:
             admin.execute(f'drop database if exists "{name}" with (force)')
         admin.execute(f'create database "{name}"')
     target = server.with_database(name)
-    dbt.init_warehouse(target)
+    dbt.init_warehouse(target, dbt_vars=dbt_vars)
     return target
 
 

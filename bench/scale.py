@@ -17,7 +17,8 @@ history with ``bench/generate.py`` (in the server, from a seed), runs ``VACUUM (
 - ``dbt run`` after appending 1% more outcomes, against ``dbt run`` with the rollups rebuilt whole
   (target: 5%; both counted from the command's start, dbt's fixed work included);
 - disk per million outcomes (database size after the history minus before, over N / 1M); on the community
-  edition the raw schema's compression policies are then run, and the compression ratio of ``outcomes``
+  edition with ``--no-row-security`` (row-level security and compression exclude each other there) the raw
+  schema's compression policies are then run, and the compression ratio of ``outcomes``
   (bytes of its compressed chunks before over after; target 10) and the disk after it are reported, and
   everything below is measured on the compressed history;
 - the loader's resident memory while it writes ``--loader-rows`` outcomes through ``arc_eval.ArcEval``
@@ -274,7 +275,8 @@ def measure_loader(target: Target, rows: int) -> tuple[float, float, float]:
 def run_one(server: Target, rows: int, args: argparse.Namespace) -> dict[str, object]:
     name = f"arc_eval_scale_{uuid.uuid4().hex[:8]}"
     print(f"\n== {rows:,} outcomes: database {name}", flush=True)
-    target = generate.create_database(server, name)
+    dbt_vars = {"tenant_row_security": False} if args.no_row_security else None
+    target = generate.create_database(server, name, dbt_vars=dbt_vars)
     with psycopg.connect(target.conninfo) as conn:
         caps = capabilities.probe(conn)
     edition = (
@@ -409,6 +411,12 @@ def main(argv: list[str] | None = None) -> int:
         help="days of history (default: rows / 100000, at least 30); more days, more chunks to plan",
     )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
+    parser.add_argument(
+        "--no-row-security",
+        action="store_true",
+        help="build the raw schema with var tenant_row_security false: on the community edition the"
+        " time-series tables then compress (one tenant per database), and the compression ratio is measured",
+    )
     parser.add_argument("--loader-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.loader_child is not None:

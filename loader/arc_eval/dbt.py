@@ -181,11 +181,14 @@ def model_names(target: Target, select: str) -> list[str]:
     return sorted(result.result)
 
 
-def init_warehouse(target: Target, *, seed: bool = True, quiet: bool = True) -> None:
-    """Create or migrate the raw schema, then load and upsert the scenario seeds.
+def init_warehouse(
+    target: Target, *, seed: bool = True, quiet: bool = True, dbt_vars: dict | None = None
+) -> None:
+    """Create or migrate the raw schema (with ``dbt_vars`` over the project's vars), then load and upsert the
+    scenario seeds.
 
     Safe to repeat: a second call changes nothing.
     """
-    run(["run-operation", "arc_eval_create_raw_schema"], target, quiet=quiet)
+    run(["run-operation", "arc_eval_create_raw_schema"], target, quiet=quiet, dbt_vars=dbt_vars)
     if seed:
         run(["seed"], target, quiet=quiet)

@@ -176,13 +176,31 @@
     {#- 5b. The ingest log of late rows, read by the incremental rollups (ingest_late_hours.sql). -#}
     {% do arc_eval_raw_ingest_log(s, caps, catalog, changes) %}
 
-    {#- 6. Community-license features: compression and its policies, retention policies, audit_log retention job. -#}
+    {#- 6. Roles and grants (skipped, with one log line, without CREATEROLE). Before compression: TimescaleDB
+        2.19 refuses a column-level GRANT on a hypertable with compression on (it repeats the grant on the
+        compressed hypertable, which lacks the column). -#}
+    {%- set with_roles = arc_eval_raw_roles(s, changes) -%}
+
+    {#- 7. Community-license features: compression and its policies, retention policies, audit_log retention job. -#}
+    {#- A table that row-level security will isolate stays uncompressed (TimescaleDB refuses compression on a
+        table with row security), unless compression is on already (then row security is skipped, step 8). -#}
+    {%- set isolated = arc_eval_tenant_policies(s).keys() | list if with_roles and arc_eval_tenant_row_security() else [] -%}
+    {%- set compressed = [] -%}
+    {%- if caps.has_compression -%}
+        {%- for row in run_query("select hypertable_name from timescaledb_information.hypertables where hypertable_schema = '" ~ s ~ "' and compression_enabled").rows -%}
+            {%- do compressed.append(row[0]) -%}
+        {%- endfor -%}
+    {%- endif -%}
     {%- for spec in specs if spec.get("compression") -%}
-        {%- if arc_eval_ts_enable_compression(caps, s, spec.name, spec.compression.segmentby, spec.compression.orderby) -%}
-            {%- do changes.append("compression " ~ spec.name) -%}
-        {%- endif -%}
-        {%- if caps.has_compression and arc_eval_ts_add_policy(caps, "compression", s, spec.name, spec.compression.after) -%}
-            {%- do changes.append("compression policy " ~ spec.name ~ " (" ~ spec.compression.after ~ ")") -%}
+        {%- if caps.has_compression and spec.name in isolated and spec.name not in compressed -%}
+            {% do log("arc-eval: compression skipped on " ~ spec.name ~ ": row-level security isolates its tenants, and TimescaleDB refuses compression on a table with row security (var tenant_row_security: false compresses it instead; docs/security.md)", info=True) %}
+        {%- else -%}
+            {%- if arc_eval_ts_enable_compression(caps, s, spec.name, spec.compression.segmentby, spec.compression.orderby) -%}
+                {%- do changes.append("compression " ~ spec.name) -%}
+            {%- endif -%}
+            {%- if caps.has_compression and arc_eval_ts_add_policy(caps, "compression", s, spec.name, spec.compression.after) -%}
+                {%- do changes.append("compression policy " ~ spec.name ~ " (" ~ spec.compression.after ~ ")") -%}
+            {%- endif -%}
         {%- endif -%}
     {%- endfor -%}
     {%- for spec in specs if spec.get("retention") -%}
@@ -195,8 +213,12 @@
         {%- endif -%}
     {%- endfor -%}
 
-    {#- 7. Roles, ownership, grants and row-level security (skipped, with one log line, without CREATEROLE). -#}
-    {%- if arc_eval_raw_roles(s, changes) -%}
+
+    {#- 8. Ownership, then row-level security, after compression and its policies: TimescaleDB refuses
+        compression on a table with row security (the macro skips row-level security on a compressed
+        hypertable instead, with a log line), and a policy whose hypertable's owner cannot log in. -#}
+    {%- if with_roles -%}
+        {% do arc_eval_raw_ownership(s, changes) %}
         {% do arc_eval_raw_row_security(s, arc_eval_role_names(), changes) %}
     {%- endif -%}
 

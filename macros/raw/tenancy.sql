@@ -90,7 +90,14 @@ $arc$
 {% endmacro %}
 
 
-{#- Enables row-level security and creates the missing policies (by name). -#}
+{#- Whether row-level security isolates the tenants (var tenant_row_security, default true). -#}
+{% macro arc_eval_tenant_row_security() %}
+    {{ return(var('tenant_row_security', true) not in [false, 'false', 'False', 0, '0']) }}
+{% endmacro %}
+
+
+{#- Enables row-level security (unless var tenant_row_security is false) and creates the missing policies
+    (by name). -#}
 {% macro arc_eval_raw_row_security(s, roles, changes) %}
     {%- set state = {} -%}
     {%- for row in run_query("select c.relname, c.relrowsecurity from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = '" ~ s ~ "' and c.relkind in ('r', 'p')").rows -%}
@@ -132,8 +139,10 @@ $arc$
         {%- if leaky -%}{%- do changes.append("writer grants removed from " ~ leaky | length ~ " chunks") -%}{%- endif -%}
     {%- endif -%}
     {%- for table, rule in arc_eval_tenant_policies(s).items() -%}
-        {%- if table in compressed and not state.get(table) -%}
-            {% do log("arc-eval: row-level security skipped on " ~ table ~ ": TimescaleDB refuses it on a hypertable with compression; writers can read every tenant's rows of this table (docs/security.md)", info=True) %}
+        {%- if not state.get(table) and not arc_eval_tenant_row_security() -%}
+            {% do log("arc-eval: row-level security off on " ~ table ~ " (var tenant_row_security: false): writers can read every tenant's rows of this table (docs/security.md)", info=True) %}
+        {%- elif table in compressed and not state.get(table) -%}
+            {% do log("arc-eval: row-level security skipped on " ~ table ~ ": its compression is on, and TimescaleDB refuses compression on a table with row security; writers can read every tenant's rows of this table (docs/security.md)", info=True) %}
         {%- elif not state.get(table) -%}
             {% do run_query("alter table " ~ s ~ "." ~ table ~ " enable row level security") %}
             {%- do changes.append("row-level security " ~ table) -%}

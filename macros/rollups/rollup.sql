@@ -1,8 +1,8 @@
 {#-
   The `rollup` materialization: one model file, two physical forms.
 
-  - Where TimescaleDB continuous aggregates are available (community license, the source is a hypertable),
-    the model becomes a real-time continuous aggregate (`timescaledb.materialized_only = false`) with the
+  - Where TimescaleDB continuous aggregates are available (community license, the source is a hypertable
+    without row-level security, which TimescaleDB refuses under one), the model becomes a real-time continuous aggregate (`timescaledb.materialized_only = false`) with the
     refresh policy from the model's `refresh_policy` config, added once. Every run then refreshes what
     changed (`refresh_continuous_aggregate(..., null, null)` only recomputes invalidated buckets, late rows
     included: TimescaleDB logs them as invalidations).
@@ -88,6 +88,12 @@
         {%- if run_query(check).columns[0].values()[0] == 0 -%}
             {%- if explain -%}
                 {{ log("arc_eval: " ~ this ~ " is an incremental table: its source " ~ rel ~ " is not a hypertable", info=true) }}
+            {%- endif -%}
+            {{ return('incremental') }}
+        {%- endif -%}
+        {%- if run_query("select relrowsecurity from pg_class where oid = '" ~ rel ~ "'::regclass").columns[0].values()[0] -%}
+            {%- if explain -%}
+                {{ log("arc_eval: " ~ this ~ " is an incremental table: its source " ~ rel ~ " has row-level security (tenant isolation), on which TimescaleDB refuses a continuous aggregate", info=true) }}
             {%- endif -%}
             {{ return('incremental') }}
         {%- endif -%}

@@ -11,9 +11,9 @@ from arc_eval.connection import Target
 RAW = dbt.raw_schema()
 
 
-def create_raw_schema(target: Target) -> None:
-    """``dbt run-operation arc_eval_create_raw_schema`` against ``target``."""
-    dbt.run(["run-operation", "arc_eval_create_raw_schema"], target, quiet=True)
+def create_raw_schema(target: Target, dbt_vars: dict | None = None) -> None:
+    """``dbt run-operation arc_eval_create_raw_schema`` against ``target`` (with ``dbt_vars``)."""
+    dbt.run(["run-operation", "arc_eval_create_raw_schema"], target, quiet=True, dbt_vars=dbt_vars)
 
 
 def capabilities(target: Target) -> Capabilities:

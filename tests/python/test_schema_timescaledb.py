@@ -1,5 +1,6 @@
 """TimescaleDB, tier by tier: hypertables with the seed's chunk intervals; on the community license,
-compression and one job per policy; on plain PostgreSQL, BRIN indexes on the time columns."""
+compression (where row-level security does not isolate tenants) and one job per policy; on plain
+PostgreSQL, BRIN indexes on the time columns."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from schema_helpers import RAW, capabilities, create_raw_schema
 
 CHUNKS = {"outcomes": "1 day", "failure_patterns": "7 days", "tool_usage": "1 day"}
 COMPRESS_AFTER = {"outcomes": "7 days", "failure_patterns": "14 days", "tool_usage": "7 days"}
+# One tenant per database: no row-level security, so the community edition compresses (both at once it refuses).
+UNISOLATED = {"tenant_row_security": False}
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +57,61 @@ def test_plain_postgresql_has_brin_indexes_on_time_columns(warehouse: Target, ca
     assert tables == set(CHUNKS)
 
 
-def test_compression_settings_on_outcomes(warehouse: Target, caps: Capabilities) -> None:
+@pytest.fixture(scope="module")
+def unisolated(make_database) -> Target:
+    """A raw schema built with var tenant_row_security false."""
+    target = make_database("unisolated")
+    create_raw_schema(target, UNISOLATED)
+    return target
+
+
+def security_and_compression(target: Target) -> dict[str, tuple[bool, bool]]:
+    """{time-series table: (row-level security on, compression on)}."""
+    found = rows(
+        target,
+        """
+        select h.hypertable_name, c.relrowsecurity, h.compression_enabled
+        from timescaledb_information.hypertables as h
+        join pg_class as c on c.oid = format('%%I.%%I', h.hypertable_schema, h.hypertable_name)::regclass
+        where h.hypertable_schema = %s
+        """,
+        RAW,
+    )
+    return {name: (rls, compressed) for name, rls, compressed in found}
+
+
+def test_row_security_wins_over_compression_by_default(make_database) -> None:
+    target = make_database("isolated")
+    create_raw_schema(target)
+    caps = capabilities(target)
+    if not caps.has_compression:
+        pytest.skip(f"no compression: {caps.license_reason()}")
+    create_raw_schema(target)
+    assert security_and_compression(target) == {t: (True, False) for t in CHUNKS}
+    assert [table for proc, table, _ in jobs(target) if proc == "policy_compression"] == []
+
+
+def test_one_tenant_per_database_compresses(unisolated: Target) -> None:
+    caps = capabilities(unisolated)
+    if not caps.has_compression:
+        pytest.skip(f"no compression: {caps.license_reason()}")
+    create_raw_schema(unisolated, UNISOLATED)
+    assert security_and_compression(unisolated) == {t: (False, True) for t in CHUNKS}
+    # The writer's column privilege is granted before compression (TimescaleDB 2.19 refuses it after).
+    found = rows(
+        unisolated,
+        "select has_column_privilege('arc_eval_writer', %s, 'similar_failures_count', 'UPDATE')",
+        f"{RAW}.failure_patterns",
+    )
+    assert found == [(True,)]
+
+
+def test_compression_settings_on_outcomes(unisolated: Target) -> None:
+    caps = capabilities(unisolated)
     if not caps.has_compression:
         pytest.skip(f"no compression: {caps.license_reason()}")
     found = rows(
-        warehouse,
+        unisolated,
         """
         select attname, segmentby_column_index, orderby_column_index, orderby_asc
         from timescaledb_information.compression_settings
@@ -88,11 +141,11 @@ def jobs(target: Target) -> list[tuple]:
 
 def test_community_jobs_listed_once_each_after_two_runs(make_database) -> None:
     target = make_database("jobs")
-    create_raw_schema(target)
+    create_raw_schema(target, UNISOLATED)
     caps = capabilities(target)
     if not caps.has_policies:
         pytest.skip(f"no policy jobs: {caps.license_reason()}")
-    create_raw_schema(target)
+    create_raw_schema(target, UNISOLATED)
     found = jobs(target)
     keys = sorted((proc, table) for proc, table, _ in found)
     assert keys == sorted(
