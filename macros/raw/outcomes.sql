@@ -53,8 +53,8 @@
     "time_column": "execution_time",
     "chunk_interval": "1 day",
     "compression": {
-        "segmentby": "simulation_id, scenario_id",
-        "orderby": "execution_time DESC, outcome_id",
+        "segmentby": "scenario_id",
+        "orderby": "simulation_id, execution_time DESC, outcome_id",
         "after": "7 days",
     },
     "retention": arc_eval_rule("retention")["outcomes"],

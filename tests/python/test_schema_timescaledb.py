@@ -120,10 +120,11 @@ def test_compression_settings_on_outcomes(unisolated: Target) -> None:
         """,
         RAW,
     )
-    assert [(a, s) for a, s, _, _ in found if s] == [("simulation_id", 1), ("scenario_id", 2)]
+    assert [(a, s) for a, s, _, _ in found if s] == [("scenario_id", 1)]
     assert [(a, o, asc) for a, _, o, asc in found if o] == [
-        ("execution_time", 1, False),
-        ("outcome_id", 2, True),
+        ("simulation_id", 1, True),
+        ("execution_time", 2, False),
+        ("outcome_id", 3, True),
     ]
 
 
