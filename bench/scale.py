@@ -58,6 +58,7 @@ from arc_eval.connection import Target, resolve  # noqa: E402
 from arc_eval.web.queries import PER_SCENARIO_TABLES  # noqa: E402
 
 INTERNAL_PREFIXES = ("stg_", "int_", "arc_eval_")
+BENCH_VARS: dict[str, object] = {}  # dbt vars of every dbt command of the run (--no-row-security)
 TIMEOUT = "timeout"
 SETTINGS = (
     "shared_buffers",
@@ -146,7 +147,7 @@ def time_models(target: Target, queries: int, timeout: str) -> dict[str, float |
 
 def timed_dbt(target: Target, args: list[str], dbt_vars: dict | None = None) -> float:
     began = time.perf_counter()
-    dbt.run(args, target, quiet=True, dbt_vars=dbt_vars or {})
+    dbt.run(args, target, quiet=True, dbt_vars={**BENCH_VARS, **(dbt_vars or {})})
     return time.perf_counter() - began
 
 
@@ -275,8 +276,7 @@ def measure_loader(target: Target, rows: int) -> tuple[float, float, float]:
 def run_one(server: Target, rows: int, args: argparse.Namespace) -> dict[str, object]:
     name = f"arc_eval_scale_{uuid.uuid4().hex[:8]}"
     print(f"\n== {rows:,} outcomes: database {name}", flush=True)
-    dbt_vars = {"tenant_row_security": False} if args.no_row_security else None
-    target = generate.create_database(server, name, dbt_vars=dbt_vars)
+    target = generate.create_database(server, name, dbt_vars=BENCH_VARS)
     with psycopg.connect(target.conninfo) as conn:
         caps = capabilities.probe(conn)
     edition = (
@@ -419,6 +419,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--loader-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.no_row_security:
+        BENCH_VARS["tenant_row_security"] = False
     if args.loader_child is not None:
         return loader_child(args.loader_child)
     try:
