@@ -373,13 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             init_warehouse(target)
             with psycopg.connect(target.conninfo) as conn:
-                caps = capabilities.probe(conn)
-            edition = (
-                f"{caps.timescaledb_version} ({caps.license})"
-                if caps.has_timescaledb
-                else "absent (plain tables)"
-            )
-            print(f"timescaledb: {edition}", flush=True)
+                print(f"timescaledb: {capabilities.probe(conn).edition}", flush=True)
             if args.drop_trajectory_gin:
                 with psycopg.connect(target.conninfo, autocommit=True) as conn:
                     conn.execute(f'DROP INDEX IF EXISTS "{schema}".idx_outcomes_trajectory_gin')

@@ -58,7 +58,6 @@ from arc_eval.connection import Target, resolve  # noqa: E402
 from arc_eval.web.queries import PER_SCENARIO_TABLES  # noqa: E402
 
 INTERNAL_PREFIXES = ("stg_", "int_", "arc_eval_")
-BENCH_VARS: dict[str, object] = {}  # dbt vars of every dbt command of the run (--no-row-security)
 TIMEOUT = "timeout"
 SETTINGS = (
     "shared_buffers",
@@ -145,9 +144,9 @@ def time_models(target: Target, queries: int, timeout: str) -> dict[str, float |
     return out
 
 
-def timed_dbt(target: Target, args: list[str], dbt_vars: dict | None = None) -> float:
+def timed_dbt(target: Target, args: list[str], dbt_vars: dict) -> float:
     began = time.perf_counter()
-    dbt.run(args, target, quiet=True, dbt_vars={**BENCH_VARS, **(dbt_vars or {})})
+    dbt.run(args, target, quiet=True, dbt_vars=dbt_vars)
     return time.perf_counter() - began
 
 
@@ -276,15 +275,11 @@ def measure_loader(target: Target, rows: int) -> tuple[float, float, float]:
 def run_one(server: Target, rows: int, args: argparse.Namespace) -> dict[str, object]:
     name = f"arc_eval_scale_{uuid.uuid4().hex[:8]}"
     print(f"\n== {rows:,} outcomes: database {name}", flush=True)
-    target = generate.create_database(server, name, dbt_vars=BENCH_VARS)
+    # The dbt vars of every dbt command of the run.
+    dbt_vars = {"tenant_row_security": False} if args.no_row_security else {}
+    target = generate.create_database(server, name, dbt_vars=dbt_vars)
     with psycopg.connect(target.conninfo) as conn:
-        caps = capabilities.probe(conn)
-    edition = (
-        f"{caps.timescaledb_version}, {caps.license} license"
-        if caps.has_timescaledb
-        else "absent (plain tables)"
-    )
-    print(f"  timescaledb: {edition}", flush=True)
+        print(f"  timescaledb: {capabilities.probe(conn).edition}", flush=True)
     result: dict[str, object] = {}
     try:
         empty = database_bytes(target)
@@ -307,7 +302,7 @@ def run_one(server: Target, rows: int, args: argparse.Namespace) -> dict[str, ob
             )
             print(f"  compression policies ran: outcomes {ratio:.1f}x", flush=True)
         print("  dbt build from scratch ...", flush=True)
-        result["dbt build from scratch s"] = timed_dbt(target, ["build"])
+        result["dbt build from scratch s"] = timed_dbt(target, ["build"], dbt_vars)
         print(f"    {result['dbt build from scratch s']:.1f} s", flush=True)
         print("  timing the models ...", flush=True)
         result["models"] = time_models(target, args.queries, args.statement_timeout)
@@ -316,8 +311,10 @@ def run_one(server: Target, rows: int, args: argparse.Namespace) -> dict[str, ob
         print(f"    recommend: {result['recommend s']}", flush=True)
         print("  appending 1% and running dbt ...", flush=True)
         generate.append(target, state, max(1, rows // 100))
-        result["dbt run after +1% s"] = timed_dbt(target, ["run"])
-        result["dbt run, rollups rebuilt s"] = timed_dbt(target, ["run"], {"rollup_full_refresh": True})
+        result["dbt run after +1% s"] = timed_dbt(target, ["run"], dbt_vars)
+        result["dbt run, rollups rebuilt s"] = timed_dbt(
+            target, ["run"], {**dbt_vars, "rollup_full_refresh": True}
+        )
         print(
             f"    dbt run after +1%: {result['dbt run after +1% s']:.1f} s;"
             f" with the rollups rebuilt: {result['dbt run, rollups rebuilt s']:.1f} s",
@@ -419,8 +416,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--loader-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.no_row_security:
-        BENCH_VARS["tenant_row_security"] = False
     if args.loader_child is not None:
         return loader_child(args.loader_child)
     try:

@@ -49,6 +49,13 @@ class Capabilities:
         return self.timescaledb_version is not None
 
     @property
+    def edition(self) -> str:
+        """TimescaleDB's version and license in this database, or that its tables are plain."""
+        if self.has_timescaledb:
+            return f"{self.timescaledb_version} (license '{self.license}')"
+        return "absent (plain tables)"
+
+    @property
     def license(self) -> str | None:
         """``timescaledb.license`` ('timescale' or 'apache'); None without TimescaleDB loaded."""
         return self.timescaledb_license

@@ -36,7 +36,7 @@ def probe_lines(caps: Capabilities) -> list[str]:
     """The probe's values, one per line."""
     ts = "not installed"
     if caps.has_timescaledb:
-        ts = f"{caps.timescaledb_version} (license '{caps.license}')"
+        ts = caps.edition
     elif caps.timescaledb_available:
         ts = f"not created in this database (server has {caps.timescaledb_available}"
         ts += ", preloaded)" if caps.timescaledb_preloaded else ", not in shared_preload_libraries)"
