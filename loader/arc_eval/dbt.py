@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from .connection import Target, data_dir, private_dir, write_private
+from .connection import READER_OPTIONS, Target, data_dir, private_dir, write_private
 from .settings import ANALYTICS_SCHEMA, RAW_SCHEMA, analytics_schema, raw_schema  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
@@ -85,10 +85,10 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
-# dbt commands that accept --vars.
-VARS_COMMANDS = frozenset(
-    {"run", "build", "seed", "test", "run-operation", "compile", "docs", "show", "source"}
-)
+# Every dbt 1.11 command accepts --vars (for `docs` and `source` after their subcommand, where they are
+# appended). Each gets the same vars: dbt parses the whole project again when they differ from the previous
+# invocation's, so a `dbt ls` without them would cost the next `dbt run` its partial parse.
+NO_VARS_COMMANDS = frozenset({"--version", "-v", "--help", "-h"})
 
 
 def _split_vars(args: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
@@ -99,13 +99,21 @@ def _split_vars(args: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
     for item in items:
         if item == "--vars" or item.startswith("--vars="):
             text = item.split("=", 1)[1] if "=" in item else next(items, "")
-            parsed = yaml.safe_load(text) if text else {}
-            if not isinstance(parsed, dict):
-                raise DbtError(f"--vars must be a YAML/JSON mapping, got {text!r}")
-            found.update(parsed)
+            found.update(parse_vars(text))
         else:
             rest.append(item)
     return rest, found
+
+
+def parse_vars(text: str) -> dict[str, Any]:
+    """dbt's ``--vars`` text (a YAML or JSON mapping) as a dict."""
+    try:
+        parsed = yaml.safe_load(text) if text else {}
+    except yaml.YAMLError as exc:
+        raise DbtError(f"--vars must be a YAML/JSON mapping: {str(exc).splitlines()[0]}") from None
+    if not isinstance(parsed, dict):
+        raise DbtError(f"--vars must be a YAML/JSON mapping, got {text!r}")
+    return parsed
 
 
 def check_reachable(target: Target, timeout_s: int = 10) -> None:
@@ -135,10 +143,12 @@ def run(
     dbt_vars: Mapping[str, Any] | None = None,
     quiet: bool = False,
     callbacks: Sequence[Callable[[Any], None]] = (),
+    manifest: Any = None,
 ) -> Any:
     """Run ``dbt <args>`` against ``target`` and return dbt's result.
 
-    Raises :class:`DbtError` when dbt reports failure.
+    ``manifest``: a manifest from an earlier ``dbt parse`` of this process with the same vars; dbt then
+    does not read the project again. Raises :class:`DbtError` when dbt reports failure.
     """
     check_reachable(target)
     from dbt.cli.main import dbtRunner
@@ -146,14 +156,19 @@ def run(
     project = project_dir()
     args, user_vars = _split_vars(args)
     cli_args = [*args, "--project-dir", str(project), "--profiles-dir", str(profiles_dir())]
-    if args and args[0] in VARS_COMMANDS:
+    if args and args[0] not in NO_VARS_COMMANDS:
         merged = {"raw_schema": raw_schema(), **user_vars, **(dbt_vars or {})}
         cli_args += ["--vars", json.dumps(merged)]
     if quiet:
         cli_args = ["--quiet", *cli_args]
     env = target.libpq_env()
+    # JIT off in dbt's sessions as in the readers' (connection.READER_OPTIONS): building a table from the
+    # live models with JIT on compiled for seconds a plan that runs in milliseconds.
+    env["PGOPTIONS"] = " ".join(filter(None, [os.environ.get("PGOPTIONS"), READER_OPTIONS]))
     env.setdefault("ARC_EVAL_TARGET", os.environ.get("ARC_EVAL_TARGET", "dev"))
     env.setdefault("DBT_USE_COLORS", "true" if _colour() else "false")
+    # dbt's anonymous usage events go to an outside server: off unless the user turns them on.
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     # Artifacts and logs go to the data folder, so concurrent runs on other databases never share them.
     work = data_dir()
     env.setdefault("DBT_TARGET_PATH", str(work / "dbt-target"))
@@ -162,13 +177,89 @@ def run(
     umask = os.umask(0o077)
     try:
         with _environment(env):
-            result = dbtRunner(callbacks=list(callbacks)).invoke(cli_args)
+            result = dbtRunner(manifest=manifest, callbacks=list(callbacks)).invoke(cli_args)
     finally:
         os.umask(umask)
     if not result.success:
         detail = f": {result.exception}" if result.exception else ""
         raise DbtError(f"`dbt {' '.join(args)}` failed{detail}")
     return result
+
+
+def parse(target: Target, *, dbt_vars: Mapping[str, Any] | None = None) -> Any:
+    """The project's manifest (``dbt parse``, partial parsing on), for commands that reuse it."""
+    return run(["parse", "--no-write-json"], target, quiet=True, dbt_vars=dbt_vars).result
+
+
+# The files a parse reads; when none is newer, a manifest parsed earlier still holds.
+PROJECT_FILES = ("dbt_project.yml", "selectors.yml", "models", "macros", "seeds", "tests/dbt")
+
+
+def project_stamp() -> tuple[int, int]:
+    """(newest modification time in nanoseconds, file count) of the project's files: changes when one is
+    edited, added or removed."""
+    root = project_dir()
+    newest = count = 0
+    for name in PROJECT_FILES:
+        top = root / name
+        for path in [top] if top.is_file() else top.rglob("*"):
+            newest = max(newest, path.stat().st_mtime_ns)
+            count += 1
+    return newest, count
+
+
+def refresh(
+    target: Target,
+    *,
+    quiet: bool = False,
+    dbt_vars: Mapping[str, Any] | None = None,
+    manifest: Any = None,
+) -> list[str]:
+    """Bring the models up to date with the raw tables after new rows: the scheduled run.
+
+    Runs the ``refresh`` selector (selectors.yml: the models that store rows, rollups and tables, and the
+    views on the tables), then builds every model of the project the database does not hold (views a
+    rebuilt rollup dropped with it, a model added since the last ``dbt run``), and returns their names.
+    Other views read their sources when queried, so they need a run only when the project changes: after
+    an upgrade or an edit, run ``dbt run`` or ``dbt build``. ``manifest``: one from :func:`parse` with the
+    same vars (a process that refreshes repeatedly parses once).
+    """
+    manifest = manifest or parse(target, dbt_vars=dbt_vars)
+    run(["run", "--selector", "refresh"], target, quiet=quiet, dbt_vars=dbt_vars, manifest=manifest)
+    missing = missing_models(target, manifest)
+    if missing:
+        log.info("building the models the database lacks: %s", ", ".join(missing))
+        select = ["--select", " ".join(missing)]
+        run(["run", *select], target, quiet=quiet, dbt_vars=dbt_vars, manifest=manifest)
+    return missing
+
+
+def missing_models(target: Target, manifest: Any) -> list[str]:
+    """The names of the manifest's models (ephemeral ones aside) with no relation in the database."""
+    import psycopg
+
+    nodes = [
+        node
+        for node in manifest.nodes.values()
+        if node.resource_type == "model" and node.config.materialized != "ephemeral"
+    ]
+    with psycopg.connect(target.conninfo) as conn:
+        rows = conn.execute(
+            """
+            select name from unnest(%s::text[], %s::text[], %s::text[]) as m (name, schema_name, relation)
+            where not exists (
+                select from pg_class as c join pg_namespace as n on c.relnamespace = n.oid
+                where n.nspname = m.schema_name and c.relname = m.relation
+            )
+            order by name
+            """,
+            (
+                [node.name for node in nodes],
+                [node.schema for node in nodes],
+                [node.alias or node.name for node in nodes],
+            ),
+        ).fetchall()
+    return [name for (name,) in rows]
 
 
 def model_names(target: Target, select: str) -> list[str]:

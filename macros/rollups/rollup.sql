@@ -11,7 +11,8 @@
     end of the newest bucket, so rows edited in place there are picked up, and (b) every bucket that holds
     a source row ingested since the previous run, whatever its time (a late report, a back-fill). The
     first run, `rollup_full_refresh: true`, --full-refresh, a change of the model's columns, or a missing
-    watermark build it whole. The model's SQL filters the raw rows with `{{ rollup_where('<time column>') }}`.
+    watermark build it whole. The model's SQL filters the raw rows with `{{ rollup_where('<time column>') }}`
+    (and, for a copy of the time from a joined table, `rollup_where('<time column>', ['<copy>'])`).
 
   Watermark (incremental tables only). Table `<model schema>.arc_eval_rollup_state (rollup_name,
   source_watermark, refreshed_at)`, one row per rollup, written in the same transaction as the rollup.
@@ -151,13 +152,16 @@
 {%- endmacro %}
 
 
-{% macro rollup_where(raw_time_column) -%}
+{% macro rollup_where(raw_time_column, same_time_columns=[]) -%}
     {#- In a model of the `rollup` materialization: restrict the raw rows to those the run recomputes.
         Renders nothing for a continuous aggregate; for an incremental table it renders a filter that
         keeps every row (valid on its own: a full build), which the materialization replaces with the
-        time ranges of the buckets to recompute. -#}
+        time ranges of the buckets to recompute. `same_time_columns`: columns equal to the time column on
+        every row, such as a joined outcome's own execution_time; they get the same ranges, so the join
+        reads only those ranges of the other table too (PostgreSQL does not carry a range across a join). -#}
     {%- if execute and config.get('materialized') == 'rollup' and arc_eval_rollup_mode() == 'incremental' -%}
         where {{ arc_eval_rollup_filter_marker(raw_time_column) }}
+        {%- for column in same_time_columns %} and {{ arc_eval_rollup_filter_marker(column) }}{% endfor %}
     {%- endif -%}
 {%- endmacro %}
 
@@ -508,11 +512,11 @@
         {%- set target_relation = this.incorporate(type='table') -%}
         {%- set grain_list = grain | map('string') | join(', ') -%}
         {%- set state = arc_eval_rollup_state_relation(this) -%}
-        {%- set marker = modules.re.search('arc_eval_rollup_filter\\((\\w+)\\)', sql) -%}
-        {%- if marker is none -%}
+        {%- set filtered_columns = modules.re.findall('arc_eval_rollup_filter\\((\\w+)\\)', sql) -%}
+        {%- if not filtered_columns -%}
             {{ exceptions.raise_compiler_error(this ~ ": a rollup model must filter its source with rollup_where()") }}
         {%- endif -%}
-        {%- set raw_time_column = marker.group(1) -%}
+        {%- set raw_time_column = filtered_columns[0] -%}
         {%- set ingest_log = arc_eval_rollup_ingest_log() -%}
         {%- set logged_sources = arc_eval_rollup_logged_sources(ingest_log) -%}
         {%- set log_relation = ingest_log.relation if logged_sources else none -%}
@@ -533,9 +537,12 @@
             {%- set ranges = [] if start is none
                 else position.ranges if position.ranges is not none
                 else arc_eval_rollup_late_ranges(raw_time_column, width, watermark, start) -%}
-            {%- set raw_filter = 'true' if start is none
-                else arc_eval_rollup_in_ranges(raw_time_column, start, ranges) -%}
-            {%- set delta_sql = sql | replace(arc_eval_rollup_filter_marker(raw_time_column), raw_filter) -%}
+            {%- set delta = namespace(sql=sql) -%}
+            {%- for column in filtered_columns -%}
+                {%- set delta.sql = delta.sql | replace(arc_eval_rollup_filter_marker(column),
+                    'true' if start is none else arc_eval_rollup_in_ranges(column, start, ranges)) -%}
+            {%- endfor -%}
+            {%- set delta_sql = delta.sql -%}
             {% call statement('main') -%}
                 delete from {{ this }}
                 {% if start is not none %}where {{ arc_eval_rollup_in_ranges(adapter.quote(time_column), start, ranges) }}{% endif %};

@@ -11,5 +11,5 @@
     ref('int_failures_enriched'),
     ['pattern_cluster_id', 'failure_category'],
     arc_eval_failure_measures(),
-    rollup_where('execution_time'),
+    rollup_where('execution_time', ['outcome_time']),
 ) }}

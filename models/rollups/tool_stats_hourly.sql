@@ -11,5 +11,5 @@
     ref('int_tool_usage_enriched'),
     ['version_id', 'tool_name'],
     arc_eval_tool_measures(),
-    rollup_where('execution_time'),
+    rollup_where('execution_time', ['outcome_time']),
 ) }}

@@ -11,5 +11,5 @@
     ref('int_tool_usage_enriched'),
     ['version_id', 'scenario_id'],
     arc_eval_tool_use_measures(),
-    rollup_where('execution_time'),
+    rollup_where('execution_time', ['outcome_time']),
 ) }}

@@ -11,7 +11,7 @@
     ref('int_failures_enriched'),
     ['version_id'],
     arc_eval_version_failure_measures(),
-    rollup_where('execution_time'),
+    rollup_where('execution_time', ['outcome_time']),
     width='1 day',
     time_name='day',
 ) }}

@@ -11,5 +11,5 @@
     ref('int_failures_enriched'),
     ['version_id'],
     arc_eval_version_failure_measures(),
-    rollup_where('execution_time'),
+    rollup_where('execution_time', ['outcome_time']),
 ) }}

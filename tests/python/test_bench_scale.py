@@ -58,6 +58,9 @@ def test_scale_benchmark_at_200k_outcomes_finishes_every_model_and_recommend(ser
     assert "timeout" not in table
     recommend = next(line for line in table.splitlines() if line.startswith("recommend s"))
     assert float(recommend.split()[2].replace(",", "")) > 0
+    for kind in ("resident", "one command"):
+        ratio = next(line for line in table.splitlines() if line.startswith(f"refresh ({kind}) / full"))
+        assert 0 < float(ratio.split()[-4].rstrip("%")) < 100, ratio
 
 
 def test_vector_benchmark_reports_recall_and_purity(server: Target) -> None:

@@ -25,7 +25,7 @@ select
     count(*) as failures
 from clustered as f
 inner join {{ ref('stg_config_versions') }} as cv on f.version_id = cv.version_id
-{{ rollup_where('execution_time') }}
+{{ rollup_where('execution_time', ['outcome_time']) }}
 group by
     {{ bucket('1 day', 'execution_time') }},
     f.pattern_cluster_id,
