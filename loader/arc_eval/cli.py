@@ -39,6 +39,11 @@ EXAMPLES: dict[str, list[str]] = {
     "db up": ["arc-eval db up"],
     "db down": ["arc-eval db down"],
     "init": ["arc-eval init", "ARC_EVAL_DSN=postgresql://owner@db.internal/arc arc-eval init --no-seed"],
+    "refresh": [
+        "arc-eval refresh",
+        "arc-eval refresh --every 300",
+        "arc-eval refresh --vars '{tenant_row_security: false}'",
+    ],
     "dbt": [
         "arc-eval dbt build",
         "arc-eval dbt run --select v_llm_config_performance",

@@ -218,20 +218,33 @@ def refresh(
     """Bring the models up to date with the raw tables after new rows: the scheduled run.
 
     Runs the ``refresh`` selector (selectors.yml: the models that store rows, rollups and tables, and the
-    views on the tables), then builds every model of the project the database does not hold (views a
-    rebuilt rollup dropped with it, a model added since the last ``dbt run``), and returns their names.
+    views on the tables); before and after, builds every model of the project the database does not hold
+    (all of them on a new database, a model added since the last ``dbt run``, views a rebuilt rollup
+    dropped with it), and returns their names.
     Other views read their sources when queried, so they need a run only when the project changes: after
     an upgrade or an edit, run ``dbt run`` or ``dbt build``. ``manifest``: one from :func:`parse` with the
     same vars (a process that refreshes repeatedly parses once).
     """
     manifest = manifest or parse(target, dbt_vars=dbt_vars)
+    built: set[str] = set()
+
+    def build_missing() -> None:
+        missing = missing_models(target, manifest)
+        if missing:
+            log.info("building the models the database lacks: %s", ", ".join(missing))
+            run(
+                ["run", "--select", " ".join(missing)],
+                target,
+                quiet=quiet,
+                dbt_vars=dbt_vars,
+                manifest=manifest,
+            )
+            built.update(missing)
+
+    build_missing()
     run(["run", "--selector", "refresh"], target, quiet=quiet, dbt_vars=dbt_vars, manifest=manifest)
-    missing = missing_models(target, manifest)
-    if missing:
-        log.info("building the models the database lacks: %s", ", ".join(missing))
-        select = ["--select", " ".join(missing)]
-        run(["run", *select], target, quiet=quiet, dbt_vars=dbt_vars, manifest=manifest)
-    return missing
+    build_missing()
+    return sorted(built)
 
 
 def missing_models(target: Target, manifest: Any) -> list[str]:

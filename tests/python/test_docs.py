@@ -115,6 +115,7 @@ def test_walkthroughs_run_against_a_real_warehouse(make_database, tmp_path) -> N
         result = subprocess.run(
             [sys.executable, "-m", "arc_eval.cli", *argv],
             env=env,
+            cwd=tmp_path,  # files the walkthrough writes (a dashboard snapshot) land there
             capture_output=True,
             text=True,
             timeout=900,

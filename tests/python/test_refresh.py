@@ -1,0 +1,187 @@
+"""`arc-eval refresh`, the scheduled run: after new rows it brings the stored models (rollups, tables and
+the views on the tables) to what a full rebuild holds, leaves the other views alone, and builds the models
+the database lacks; `--every` keeps refreshing in one process until interrupted."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from arc_eval import dbt
+from arc_eval.connection import Target
+from models_helpers import assert_same_rows, load_history, outcome_row, scenario_ids, write_outcomes
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def built(make_database: Callable[[str], Target]) -> Target:
+    target = make_database("refresh")
+    dbt.init_warehouse(target)
+    load_history(target.conninfo, seed=21)
+    dbt.run(["run"], target, quiet=True)
+    return target
+
+
+def _relations(conn: psycopg.Connection) -> dict[str, tuple[int, str]]:
+    """name -> (oid, relkind) of the analytics schema's tables and views."""
+    rows = conn.execute(
+        "select c.relname, c.oid::int, c.relkind::text from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+        " where n.nspname = %s and c.relkind in ('r', 'v')",
+        (dbt.analytics_schema(),),
+    ).fetchall()
+    return {name: (oid, kind) for name, oid, kind in rows}
+
+
+def _refresh_selection(target: Target) -> list[str]:
+    args = [
+        "--log-level",
+        "none",
+        "ls",
+        "--selector",
+        "refresh",
+        "--resource-type",
+        "model",
+        "--output",
+        "name",
+    ]
+    return sorted(dbt.run(args, target, quiet=True).result)
+
+
+def _append(target: Target, seed: int) -> None:
+    """Recent outcomes and outcomes 12 days late, with tool usage and failures."""
+    rng = random.Random(seed)
+    now = dt.datetime.now(dt.timezone.utc)
+    with psycopg.connect(target.conninfo) as conn:
+        sims = [
+            r[0] for r in conn.execute(f"select simulation_id from {dbt.raw_schema()}.simulations limit 3")
+        ]
+        newest = conn.execute(f"select max(execution_time) from {dbt.raw_schema()}.outcomes").fetchone()[0]
+        rows = [
+            outcome_row(rng, sim, scenario, when - dt.timedelta(minutes=rng.uniform(0, 50)))
+            for sim in sims
+            for scenario in scenario_ids(conn)[:4]
+            for when in (now, now - dt.timedelta(hours=3), newest - dt.timedelta(days=12))
+        ]
+        write_outcomes(conn, rng, rows, clusters=[uuid.UUID(int=seed)])
+
+
+def test_refresh_brings_the_stored_models_to_a_rebuild_and_leaves_the_views(built: Target) -> None:
+    selected = _refresh_selection(built)
+    assert {"outcome_stats_hourly", "failure_stats_daily", "dashboard_latency_daily_version"} <= set(selected)
+    # a table is swapped in under its name, which drops the views on the old one: they are selected with it
+    assert "dashboard_version_lineage" in selected
+    assert "v_llm_failure_analysis" not in selected and "failure_clusters" not in selected
+    schema = dbt.analytics_schema()
+    with psycopg.connect(built.conninfo) as conn:
+        before = _relations(conn)
+    rollups = dbt.model_names(built, "config.materialized:rollup")
+    assert len(rollups) >= 14 and set(rollups) <= set(selected), rollups
+    _append(built, seed=31)
+
+    assert dbt.refresh(built, quiet=True) == []
+
+    with psycopg.connect(built.conninfo) as conn:
+        after = _relations(conn)
+        refreshed = {name: conn.execute(f"select * from {schema}.{name}").fetchall() for name in rollups}
+        executions, outcomes = conn.execute(
+            f"select (select sum(executions) from {schema}.dashboard_daily_version_scenario),"
+            f" (select count(*) from {dbt.raw_schema()}.outcomes)"
+        ).fetchone()
+    assert executions == outcomes, "the dashboard's table counts every outcome, the new ones included"
+    untouched = [name for name, (_, kind) in before.items() if kind == "v" and name not in selected]
+    assert len(untouched) >= 30
+    for name in untouched:
+        assert after[name] == before[name], f"{name}: a view outside the selection is not re-created"
+    assert after["dashboard_version_lineage"][1] == "v"
+
+    dbt.run(["run", "--select", *rollups], built, quiet=True, dbt_vars={"rollup_full_refresh": True})
+    with psycopg.connect(built.conninfo) as conn:
+        for name in rollups:
+            rebuilt = conn.execute(f"select * from {schema}.{name}").fetchall()
+            assert_same_rows(refreshed[name], rebuilt, rel=1e-9, label=f"{name}: refresh vs rebuild")
+        dropped = sorted(set(_all_models(built)) - set(_relations(conn)))
+    # a rollup rebuilt whole is dropped with the views on it: the next refresh builds them again
+    assert "recommender_activity" in dropped
+    assert dbt.refresh(built, quiet=True) == dropped
+
+
+def test_refresh_builds_the_models_the_database_lacks(built: Target) -> None:
+    schema = dbt.analytics_schema()
+    with psycopg.connect(built.conninfo, autocommit=True) as conn:
+        conn.execute(f"drop view {schema}.recommender_activity")
+        conn.execute(f"drop view {schema}.failure_clusters cascade")  # and the views on it
+        gone = sorted(set(_all_models(built)) - set(_relations(conn)))
+    assert "recommender_activity" in gone and "failure_clusters" in gone
+    assert dbt.refresh(built, quiet=True) == gone
+    with psycopg.connect(built.conninfo) as conn:
+        assert set(_all_models(built)) <= set(_relations(conn))
+    assert dbt.refresh(built, quiet=True) == []
+
+
+def test_a_first_refresh_builds_every_model(make_database: Callable[[str], Target]) -> None:
+    target = make_database("refresh_new")
+    dbt.init_warehouse(target)
+    load_history(target.conninfo, seed=33)
+    assert dbt.refresh(target, quiet=True) == _all_models(target)
+    with psycopg.connect(target.conninfo) as conn:
+        assert set(_all_models(target)) <= set(_relations(conn))
+
+
+def _all_models(target: Target) -> list[str]:
+    args = ["--log-level", "none", "ls", "--resource-type", "model", "--output", "name"]
+    return sorted(dbt.run(args, target, quiet=True).result)
+
+
+def test_refresh_every_keeps_refreshing_until_interrupted(built: Target, tmp_path: Path) -> None:
+    env = dict(os.environ, ARC_EVAL_DSN=built.conninfo)
+    command = [sys.executable, "-m", "arc_eval.cli", "refresh", "--every", "0.5"]
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    wanted = None  # turns to wait for: the second one started after the new rows were written
+
+    def turns() -> int:
+        return sum("refreshed in" in line for line in lines)
+
+    try:
+        deadline = time.monotonic() + 600
+        while (wanted is None or turns() < wanted) and time.monotonic() < deadline:
+            line = child.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if wanted is None and turns() == 1:
+                _append(built, seed=32)  # new rows between turns
+                wanted = turns() + 2
+    finally:
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=120)
+    lines += out.splitlines()
+    assert wanted is not None and turns() >= wanted, (lines, err[-3000:])
+    assert child.returncode == 130, err[-3000:]
+    with psycopg.connect(built.conninfo) as conn:
+        executions, outcomes = conn.execute(
+            f"select (select sum(executions) from {dbt.analytics_schema()}.dashboard_daily_version_scenario),"
+            f" (select count(*) from {dbt.raw_schema()}.outcomes)"
+        ).fetchone()
+    assert executions == outcomes
+
+
+@pytest.mark.parametrize("every", ["0", "-1", "soon", "inf", "nan"])
+def test_refresh_every_rejects_what_is_not_a_positive_number_of_seconds(every: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "arc_eval.cli", "refresh", "--every", every], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "--every" in done.stderr and "a positive number of seconds" in done.stderr
