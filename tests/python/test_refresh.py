@@ -8,6 +8,7 @@ import datetime as dt
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -176,6 +177,32 @@ def test_refresh_every_keeps_refreshing_until_interrupted(built: Target, tmp_pat
             f" (select count(*) from {dbt.raw_schema()}.outcomes)"
         ).fetchone()
     assert executions == outcomes
+
+
+def test_refresh_every_reports_a_failed_turn_and_tries_again() -> None:
+    """The database unreachable: each turn says so, without the password, and the loop goes on."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    secret = "s3cr3t-refresh-pw"
+    env = dict(os.environ, ARC_EVAL_DSN=f"postgresql://owner:{secret}@127.0.0.1:{port}/arc")
+    command = [sys.executable, "-m", "arc_eval.cli", "refresh", "--every", "0.2"]
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    failures: list[str] = []
+    try:
+        while len(failures) < 2:
+            line = child.stderr.readline()
+            if not line:
+                break
+            if "refresh failed" in line:
+                failures.append(line)
+    finally:
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    assert len(failures) == 2, (failures, out, err)
+    assert all("cannot connect" in line for line in failures), failures
+    assert child.returncode == 130
+    assert secret not in "".join(failures) + out + err
 
 
 @pytest.mark.parametrize("every", ["0", "-1", "soon", "inf", "nan"])

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
+
 from .. import connection, dbt
 
 
@@ -131,7 +133,7 @@ def refresh_command(args: argparse.Namespace) -> int:
                 manifest, stamp = dbt.parse(target, dbt_vars=dbt_vars), now
             _report(dbt.refresh(target, quiet=True, dbt_vars=dbt_vars, manifest=manifest))
             print(f"{_clock()} refreshed in {time.monotonic() - began:.1f} s", flush=True)
-        except (dbt.DbtError, connection.ConnectionError) as exc:
+        except (dbt.DbtError, connection.ConnectionError, psycopg.Error) as exc:
             if stopping:
                 raise KeyboardInterrupt from None
             # The database down, a model failing: said, and tried again at the next turn.
