@@ -152,9 +152,9 @@ def timed_dbt(target: Target, args: list[str], dbt_vars: dict) -> float:
     return time.perf_counter() - began
 
 
-def run_cli(target: Target, args: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, str]:
+def run_cli(target: Target, args: Sequence[str], env: dict[str, str] | None = None) -> float:
     """Run ``arc-eval ARGS`` against ``target`` in a subprocess (start-up and imports counted); returns
-    its wall time and its standard error. Raises when it fails."""
+    its wall time. Raises when it fails."""
     full_env = {**os.environ, "ARC_EVAL_DSN": target.conninfo, **(env or {})}
     cli = Path(sys.executable).with_name("arc-eval")
     command = [str(cli)] if cli.exists() else [sys.executable, "-m", "arc_eval.cli"]
@@ -163,14 +163,14 @@ def run_cli(target: Target, args: Sequence[str], env: dict[str, str] | None = No
     elapsed = time.perf_counter() - began
     if done.returncode != 0:
         raise RuntimeError(f"arc-eval {args[0]} failed: {done.stderr.strip()[-2000:]}")
-    return elapsed, done.stderr
+    return elapsed
 
 
 def run_recommend(target: Target, timeout: str) -> float | str:
     """Wall time of ``arc-eval recommend --provider rules --window 30d`` in a subprocess, or TIMEOUT."""
     env = {"PGOPTIONS": f"-c statement_timeout={timeout.replace(' ', '')}", "ARC_EVAL_LLM_PROVIDER": "rules"}
     try:
-        return run_cli(target, ["recommend", "--provider", "rules", "--window", "30d"], env)[0]
+        return run_cli(target, ["recommend", "--provider", "rules", "--window", "30d"], env)
     except RuntimeError as exc:
         if "statement timeout" in str(exc) or "canceling statement" in str(exc):
             return TIMEOUT
@@ -192,11 +192,9 @@ def measure_refresh(target: Target, state: dict[str, object], rows: int, dbt_var
     dbt.refresh(target, quiet=True, dbt_vars=dbt_vars, manifest=manifest)
     result["refresh after +1%, resident s"] = time.perf_counter() - began
     generate.append(target, state, rows)
-    result["refresh after +1%, one command s"] = run_cli(target, ["refresh", *vars_args])[0]
+    result["refresh after +1%, one command s"] = run_cli(target, ["refresh", *vars_args])
     full_vars = json.dumps({**dbt_vars, "rollup_full_refresh": True})
-    result["full refresh (dbt run, rollups rebuilt) s"] = run_cli(
-        target, ["dbt", "run", "--vars", full_vars]
-    )[0]
+    result["full refresh (dbt run, rollups rebuilt) s"] = run_cli(target, ["dbt", "run", "--vars", full_vars])
     return result
 
 

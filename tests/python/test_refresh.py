@@ -141,8 +141,7 @@ def test_a_first_refresh_builds_every_model(make_database: Callable[[str], Targe
 
 
 def _all_models(target: Target) -> list[str]:
-    args = ["--log-level", "none", "ls", "--resource-type", "model", "--output", "name"]
-    return sorted(dbt.run(args, target, quiet=True).result)
+    return dbt.model_names(target, "fqn:*")
 
 
 def test_refresh_every_keeps_refreshing_until_interrupted(built: Target, tmp_path: Path) -> None:
