@@ -10,69 +10,86 @@
   once, and reads a few hours of raw rows whatever the size of the history.
 -#}
 
+{#-
+  A measure is (name, expression, merge): `expression` aggregates the enriched rows of one bucket;
+  `merge` aggregates the measure's column over the rows of finer buckets (hours) into the value the
+  expression gives over their rows together (arc_eval_stats_merge_select builds the daily rollups from
+  the hourly ones with it). A merge {'distinct': N} is a sorted set: the distinct elements of the finer
+  buckets' arrays (never null), the first N of them (none: all).
+-#}
+
 {% macro arc_eval_outcome_measures() %}
-    {#- (name, expression) of the additive outcome measures, over columns of int_outcomes_enriched. -#}
+    {#- The additive outcome measures, over columns of int_outcomes_enriched. -#}
     {{ return([
-        ('executions', 'count(*)'),
-        ('successes', "count(*) filter (where status = 'success')"),
-        ('errors', "count(*) filter (where status = 'error')"),
-        ('timeouts', "count(*) filter (where status = 'timeout')"),
-        ('reliability_sum', 'sum(reliability_score::double precision)'),
-        ('reliability_square_sum', 'sum(reliability_score::double precision * reliability_score::double precision)'),
-        ('duration_sum', 'sum(execution_time_ms::double precision)'),
-        ('cost_sum', 'sum(cost_usd::double precision)'),
-        ('tokens_sum', 'sum(tokens_used)'),
+        ('executions', 'count(*)', 'sum(executions)::bigint'),
+        ('successes', "count(*) filter (where status = 'success')", 'sum(successes)::bigint'),
+        ('errors', "count(*) filter (where status = 'error')", 'sum(errors)::bigint'),
+        ('timeouts', "count(*) filter (where status = 'timeout')", 'sum(timeouts)::bigint'),
+        ('reliability_sum', 'sum(reliability_score::double precision)', 'sum(reliability_sum)'),
+        ('reliability_square_sum',
+            'sum(reliability_score::double precision * reliability_score::double precision)',
+            'sum(reliability_square_sum)'),
+        ('duration_sum', 'sum(execution_time_ms::double precision)', 'sum(duration_sum)'),
+        ('cost_sum', 'sum(cost_usd::double precision)', 'sum(cost_sum)'),
+        ('tokens_sum', 'sum(tokens_used)', 'sum(tokens_sum)::bigint'),
     ]) }}
 {% endmacro %}
 
 
 {% macro arc_eval_failure_measures() %}
-    {#- (name, expression) of the failure measures, over columns of int_failures_enriched, per hour, cluster
-        and category (the versions and scenarios as sorted sets, which a union merges). The latest
-        message of a group is the one at its latest time (the smallest of equals); first_messages are
-        the first var('llm_sample_errors') distinct messages in sort order, which hold the first of any
-        union of groups. -#}
+    {#- The failure measures, over columns of int_failures_enriched, per hour, cluster and category (the
+        versions and scenarios as sorted sets, which a union merges). The latest message of a group is the
+        one at its latest time (the smallest of equals); first_messages are the first
+        var('llm_sample_errors') distinct messages in sort order, which hold the first of any union of
+        groups. -#}
+    {%- set samples = var('llm_sample_errors', 5) -%}
     {{ return([
-        ('failures', 'count(*)'),
-        ('confidence_sum', 'sum(cluster_confidence::double precision)'),
-        ('confidence_count', 'count(cluster_confidence)'),
-        ('first_seen', 'min(execution_time)'),
-        ('last_seen', 'max(execution_time)'),
-        ('message_time', 'max(execution_time) filter (where error_message is not null)'),
-        ('latest_message', '(array_agg(error_message order by execution_time desc, error_message asc)'
-            ~ ' filter (where error_message is not null))[1]'),
-        ('first_messages', '(array_agg(distinct error_message) filter (where error_message is not null))'
-            ~ '[1:' ~ var('llm_sample_errors', 5) ~ ']'),
-        ('version_ids', 'array_agg(distinct version_id)'),
-        ('scenario_ids', 'array_agg(distinct scenario_id)'),
+        ('failures', 'count(*)', 'sum(failures)::bigint'),
+        ('confidence_sum', 'sum(cluster_confidence::double precision)', 'sum(confidence_sum)'),
+        ('confidence_count', 'count(cluster_confidence)', 'sum(confidence_count)::bigint'),
+        ('first_seen', 'min(execution_time)', 'min(first_seen)'),
+        ('last_seen', 'max(execution_time)', 'max(last_seen)'),
+        ('message_time', 'max(execution_time) filter (where error_message is not null)', 'max(message_time)'),
+        ('latest_message',
+            '(array_agg(error_message order by execution_time desc, error_message asc)'
+            ~ ' filter (where error_message is not null))[1]',
+            '(array_agg(latest_message order by message_time desc, latest_message asc)'
+            ~ ' filter (where latest_message is not null))[1]'),
+        ('first_messages',
+            '(array_agg(distinct error_message) filter (where error_message is not null))[1:' ~ samples ~ ']',
+            {'distinct': samples}),
+        ('version_ids', 'array_agg(distinct version_id)', {'distinct': none}),
+        ('scenario_ids', 'array_agg(distinct scenario_id)', {'distinct': none}),
     ]) }}
 {% endmacro %}
 
 
 {% macro arc_eval_version_failure_measures() %}
-    {#- (name, expression) of the failure count per hour and configuration version, over
-        int_failures_enriched (what failure_stats_hourly keeps only as a set of versions). -#}
-    {{ return([('failures', 'count(*)')]) }}
+    {#- The failure count per hour and configuration version, over int_failures_enriched (what
+        failure_stats_hourly keeps only as a set of versions). -#}
+    {{ return([('failures', 'count(*)', 'sum(failures)::bigint')]) }}
 {% endmacro %}
 
 
 {% macro arc_eval_tool_use_measures() %}
-    {#- (name, expression) of the tool-use measures, over columns of int_tool_usage_enriched, per hour,
-        version and scenario: the rows and the sorted set of tools used. -#}
-    {{ return([('uses', 'count(*)'), ('tool_names', 'array_agg(distinct tool_name)')]) }}
+    {#- The tool-use measures, over columns of int_tool_usage_enriched, per hour, version and scenario: the
+        rows and the sorted set of tools used. -#}
+    {{ return([
+        ('uses', 'count(*)', 'sum(uses)::bigint'),
+        ('tool_names', 'array_agg(distinct tool_name)', {'distinct': none}),
+    ]) }}
 {% endmacro %}
 
 
 {% macro arc_eval_tool_measures() %}
-    {#- (name, expression) of the tool-call measures, over columns of int_tool_usage_enriched, per hour,
-        version and tool. -#}
+    {#- The tool-call measures, over columns of int_tool_usage_enriched, per hour, version and tool. -#}
     {{ return([
-        ('uses', 'count(*)'),
-        ('call_count_sum', 'sum(call_count)'),
-        ('success_rate_sum', 'sum(success_rate::double precision)'),
-        ('success_rate_count', 'count(success_rate)'),
-        ('duration_sum', 'sum(avg_duration_ms::double precision)'),
-        ('duration_count', 'count(avg_duration_ms)'),
+        ('uses', 'count(*)', 'sum(uses)::bigint'),
+        ('call_count_sum', 'sum(call_count)', 'sum(call_count_sum)::bigint'),
+        ('success_rate_sum', 'sum(success_rate::double precision)', 'sum(success_rate_sum)'),
+        ('success_rate_count', 'count(success_rate)', 'sum(success_rate_count)::bigint'),
+        ('duration_sum', 'sum(avg_duration_ms::double precision)', 'sum(duration_sum)'),
+        ('duration_count', 'count(avg_duration_ms)', 'sum(duration_count)::bigint'),
     ]) }}
 {% endmacro %}
 
@@ -84,12 +101,64 @@
         {%- for column in grain %}
         {{ column }},
         {%- endfor %}
-        {%- for name, expression in measures %}
-        {{ expression }} as {{ name }}{{ ',' if not loop.last }}
+        {%- for measure in measures %}
+        {{ measure[1] }} as {{ measure[0] }}{{ ',' if not loop.last }}
         {%- endfor %}
     from {{ relation }}
     {{ where }}
     group by {{ bucket(width, 'execution_time') }}{% for column in grain %}, {{ column }}{% endfor %}
+{%- endmacro %}
+
+
+{% macro arc_eval_stats_merge_select(relation, grain, measures, where='', width='1 day', time_name='day', finer_time='hour') -%}
+    {#- The `width` aggregate at `grain` of the finer statistics in `relation` (an hourly rollup, its time
+        column `finer_time`), equal to arc_eval_stats_select at `width` over the rows the finer buckets
+        hold: the measures' merges over its rows, the sets over the elements of their arrays. -#}
+    {%- set sets = measures | selectattr(2, 'mapping') | map(attribute=0) | list -%}
+    with finer as (
+        select * from {{ relation }}
+        {{ where }}
+    )
+
+    select
+        {{ time_name }},
+        {%- for column in grain %}
+        {{ column }},
+        {%- endfor %}
+        {%- for measure in measures %}
+        {%- if measure[2] is mapping %}
+        (array_agg(distinct {{ measure[0] }}) filter (where {{ measure[0] }} is not null))
+        {%- if measure[2]['distinct'] is not none %}[1:{{ measure[2]['distinct'] }}]{% endif %} as {{ measure[0] }}
+        {%- else %}
+        {{ measure[2] }} as {{ measure[0] }}
+        {%- endif %}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from (
+        {%- for branch in [none] + sets %}
+        -- {{ 'the finer rows' if branch is none else 'the elements of ' ~ branch }}
+        select
+            {{ bucket(width, 'f.' ~ finer_time) }} as {{ time_name }},
+            {%- for column in grain %}
+            f.{{ column }},
+            {%- endfor %}
+            {%- for measure in measures %}
+            {%- if measure[0] in sets %}
+            {#- f.x[0]: a null of the element type (a bare null would be text in the first union) #}
+            {{ 'element' if branch == measure[0] else 'f.' ~ measure[0] ~ '[0]' }} as {{ measure[0] }}
+            {%- else %}
+            {{ 'f.' ~ measure[0] if branch is none else 'null' }} as {{ measure[0] }}
+            {%- endif %}{{ ',' if not loop.last }}
+            {%- endfor %}
+        from finer as f
+        {%- if branch is not none %}
+        cross join lateral unnest(f.{{ branch }}) as u (element)
+        {%- endif %}
+        {%- if not loop.last %}
+        union all
+        {%- endif %}
+        {%- endfor %}
+    ) as finer_rows
+    group by {{ time_name }}{% for column in grain %}, {{ column }}{% endfor %}
 {%- endmacro %}
 
 

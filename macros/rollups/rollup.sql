@@ -47,8 +47,15 @@
   updates or deletes of raw rows before the lookback window (run with `rollup_full_refresh: true` after
   those).
 
+  A rollup over another incremental rollup (the daily statistics merged from the hourly ones) filters the
+  finer rollup's bucket column with rollup_where(), names the raw time column with `source_time_column`
+  (late rows are found in the raw sources it declares with `-- depends_on: {{ source(...) }}`, by that
+  column), and never stores a watermark past the one stored for the rollup it reads: the rows that rollup
+  had not seen are then found again on the next run.
+
   Model config: `time_column` (the bucket column), `bucket_width` (a fixed width, e.g. '1 hour'), `grain`
-  (list of columns unique per row), `refresh_policy` (start_offset, end_offset, schedule_interval).
+  (list of columns unique per row), `refresh_policy` (start_offset, end_offset, schedule_interval),
+  `source_time_column` (the sources' time column, when the filtered column is another rollup's).
 -#}
 
 {% macro arc_eval_rollup_capabilities() %}
@@ -231,7 +238,22 @@
 {% endmacro %}
 
 
-{% macro arc_eval_rollup_position(state, ingest_log, logged_sources, raw_time_column, relation, time_column, width, incremental) %}
+{% macro arc_eval_rollup_parents() %}
+    {#- The rollups this model reads (a daily rollup built from an hourly one) as (state table, rollup name)
+        pairs: the run may not store a watermark past theirs. -#}
+    {%- set parents = [] -%}
+    {%- for node in graph.nodes.values()
+        if node.unique_id in model.depends_on.nodes and node.config.materialized == 'rollup' -%}
+        {%- do parents.append([
+            api.Relation.create(database=node.database, schema=node.schema, identifier='arc_eval_rollup_state', type='table'),
+            node.alias or node.name,
+        ]) -%}
+    {%- endfor -%}
+    {{ return(parents) }}
+{% endmacro %}
+
+
+{% macro arc_eval_rollup_position(state, ingest_log, logged_sources, raw_time_column, relation, time_column, width, incremental, parents=[]) %}
     {#- One round trip, first in the run's transaction: takes the rollup's advisory lock (one run at a
         time per rollup), applies arc_eval_rollup_session_settings(), then reads, before the sources are
         read (and before anything else in the transaction reads pg_stat_activity, whose contents are fixed
@@ -256,6 +278,12 @@
                 case when not pg_has_role('pg_read_all_stats', 'usage') then
                     statement_timestamp() - interval '{{ var('rollup_unseen_transaction_margin', '1 hour') }}'
                 end
+                {%- for parent in parents %},
+                coalesce(
+                    (select p.source_watermark from {{ parent[0] }} as p where p.rollup_name = '{{ parent[1] }}'),
+                    '-infinity'
+                )
+                {%- endfor %}
             ) - interval '{{ var('rollup_commit_margin', '10 seconds') }}' as h
         )
         {%- if incremental %},
@@ -516,7 +544,7 @@
         {%- if not filtered_columns -%}
             {{ exceptions.raise_compiler_error(this ~ ": a rollup model must filter its source with rollup_where()") }}
         {%- endif -%}
-        {%- set raw_time_column = filtered_columns[0] -%}
+        {%- set raw_time_column = config.get('source_time_column', filtered_columns[0]) -%}
         {%- set ingest_log = arc_eval_rollup_ingest_log() -%}
         {%- set logged_sources = arc_eval_rollup_logged_sources(ingest_log) -%}
         {%- set log_relation = ingest_log.relation if logged_sources else none -%}
@@ -526,7 +554,8 @@
             if kind == 'table' and not rebuild else none -%}
         {%- set started = modules.datetime.datetime.now() -%}
         {%- set position = arc_eval_rollup_position(state, log_relation, logged_sources, raw_time_column, this,
-                                                    time_column, width, kind == 'table' and not rebuild) -%}
+                                                    time_column, width, kind == 'table' and not rebuild,
+                                                    arc_eval_rollup_parents()) -%}
         {%- set horizon = position.horizon -%}
         {%- set watermark = position.watermark -%}
         {%- if kind == 'table' and not rebuild and watermark is none -%}

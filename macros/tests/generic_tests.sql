@@ -39,3 +39,39 @@
     left join {{ to }} as parent on child.{{ column_name }} = parent.{{ field }}
     where child.{{ column_name }} is not null and parent.{{ field }} is null and ({{ condition }})
 {% endtest %}
+
+
+{% macro arc_eval_stats_mismatches(rollup, relation, grain, measures, width='1 hour', time_name='hour') %}
+    {#- The groups where the statistics rollup `rollup` differs from arc_eval_stats_select over `relation`
+        (the intermediate it summarizes) at `width`: rows missing on either side, or a measure that differs
+        (doubles by more than 1e-9 relative; the rest exactly). For a singular test. -#}
+    {%- set doubles = [] -%}
+    {%- if execute -%}
+        {%- for column in adapter.get_columns_in_relation(rollup) if column.dtype == 'double precision' -%}
+            {%- do doubles.append(column.name) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    select
+        '{{ rollup.identifier }}' as rollup_name,
+        coalesce(r.{{ time_name }}, w.{{ time_name }}) as bucket
+    from {{ rollup }} as r
+    full outer join (
+        {{ arc_eval_stats_select(relation, grain, measures, width=width, time_name=time_name) }}
+    ) as w
+        on
+            r.{{ time_name }} = w.{{ time_name }}
+            {%- for column in grain %}
+            and r.{{ column }} is not distinct from w.{{ column }}
+            {%- endfor %}
+    where
+        r.{{ time_name }} is null
+        or w.{{ time_name }} is null
+        {%- for measure in measures %}
+        {%- if measure[0] in doubles %}
+        or abs(r.{{ measure[0] }} - w.{{ measure[0] }}) > 1e-9 * greatest(1, abs(w.{{ measure[0] }}))
+        or (r.{{ measure[0] }} is null) <> (w.{{ measure[0] }} is null)
+        {%- else %}
+        or r.{{ measure[0] }} is distinct from w.{{ measure[0] }}
+        {%- endif %}
+        {%- endfor %}
+{% endmacro %}

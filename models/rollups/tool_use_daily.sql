@@ -3,15 +3,16 @@
     time_column='day',
     bucket_width='1 day',
     tags=['live_stats'],
+    source_time_column='execution_time',
     grain=['day', 'version_id', 'scenario_id'],
 ) }}
 -- depends_on: {{ source('arc_eval_raw', 'tool_usage') }}
+-- The hourly statistics merged per day: the run recomputes a day from its 24 rows per group, not from
+-- the day's raw rows (the days holding rows ingested since the watermark, found in tool_usage).
 
-{{ arc_eval_stats_select(
-    ref('int_tool_usage_enriched'),
+{{ arc_eval_stats_merge_select(
+    ref('tool_use_hourly'),
     ['version_id', 'scenario_id'],
     arc_eval_tool_use_measures(),
-    rollup_where('execution_time', ['outcome_time']),
-    width='1 day',
-    time_name='day',
+    rollup_where('hour'),
 ) }}

@@ -132,7 +132,7 @@ def test_update_after_appending_rows_equals_full_rebuild(rollup_db: Target) -> N
 
 def test_hourly_statistics_updated_in_place_equal_a_rebuild(make_database: Callable[[str], Target]) -> None:
     """The hourly (and daily) statistics the history models add up (always incremental tables): after recent rows and
-    rows 12 days late, an update holds exactly what a rebuild holds."""
+    rows 12 days late, an update holds the aggregate of the enriched rows and exactly what a rebuild holds."""
     target = make_database("stats")
     dbt.init_warehouse(target)
     load_history(target.conninfo, seed=12)
@@ -164,11 +164,41 @@ def test_hourly_statistics_updated_in_place_equal_a_rebuild(make_database: Calla
         )
     dbt.run(["run", *select], target, quiet=True)
     updated = snapshot()
+    # each holds the aggregate of the enriched rows (the daily ones are merged from the hourly ones)
+    dbt.run(["test", "--select", "rollup_statistics_reconcile"], target, quiet=True)
     dbt.run(["run", *select], target, quiet=True, dbt_vars={"rollup_full_refresh": True})
     rebuilt = snapshot()
     for name in names:
         assert len(updated[name]) > len(before[name]), f"{name}: the new rows add groups to it"
         assert_same_rows(updated[name], rebuilt[name], rel=1e-9, label=f"{name}: update vs rebuild")
+
+
+def test_a_daily_rollup_stores_no_watermark_past_the_hourly_one_it_merges(
+    make_database: Callable[[str], Target],
+) -> None:
+    """The daily statistics are merged from the hourly ones: run alone over hourly rollups that miss late
+    rows, a daily rollup keeps its watermark at theirs, so the next run, after the hourly ones, adds the
+    rows it could not see."""
+    target = make_database("stats_daily")
+    dbt.init_warehouse(target)
+    load_history(target.conninfo, seed=13)
+    dbt.run(["run", "--select", "+tag:live_stats"], target, quiet=True)
+    daily = sorted(name for name in dbt.model_names(target, "tag:live_stats") if name.endswith("_daily"))
+    assert len(daily) == 4, daily
+    rng = random.Random(13)
+    with psycopg.connect(target.conninfo) as conn:
+        write_outcomes(conn, rng, _late_outcomes(conn, rng, days_back=12), clusters=[uuid.UUID(int=9)])
+    dbt.run(["run", "--select", *daily], target, quiet=True)  # the hourly rollups are not updated
+    with psycopg.connect(target.conninfo) as conn:
+        marks = dict(
+            conn.execute(
+                f"select rollup_name, source_watermark from {dbt.analytics_schema()}.arc_eval_rollup_state"
+            )
+        )
+    for name in daily:
+        assert marks[name] <= marks[name.replace("_daily", "_hourly")], name
+    dbt.run(["run", "--select", "+tag:live_stats"], target, quiet=True)
+    dbt.run(["test", "--select", "rollup_statistics_reconcile"], target, quiet=True)
 
 
 def _raw_aggregates(conn: psycopg.Connection) -> dict[str, list[tuple]]:

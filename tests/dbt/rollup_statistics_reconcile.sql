@@ -1,0 +1,21 @@
+-- Every statistics rollup (tag live_stats: the hourly ones over the enriched rows, the daily ones merged
+-- from the hourly ones) holds exactly the aggregate of the enriched rows at its width.
+{%- set outcome_grain = ['version_id', 'scenario_id'] %}
+{%- set failure_grain = ['pattern_cluster_id', 'failure_category'] %}
+{%- set checks = [
+    ('outcome_stats_hourly', 'int_outcomes_enriched', outcome_grain, arc_eval_outcome_measures(), '1 hour'),
+    ('outcome_stats_daily', 'int_outcomes_enriched', outcome_grain, arc_eval_outcome_measures(), '1 day'),
+    ('failure_stats_hourly', 'int_failures_enriched', failure_grain, arc_eval_failure_measures(), '1 hour'),
+    ('failure_stats_daily', 'int_failures_enriched', failure_grain, arc_eval_failure_measures(), '1 day'),
+    ('version_failures_hourly', 'int_failures_enriched', ['version_id'], arc_eval_version_failure_measures(), '1 hour'),
+    ('version_failures_daily', 'int_failures_enriched', ['version_id'], arc_eval_version_failure_measures(), '1 day'),
+    ('tool_use_hourly', 'int_tool_usage_enriched', outcome_grain, arc_eval_tool_use_measures(), '1 hour'),
+    ('tool_use_daily', 'int_tool_usage_enriched', outcome_grain, arc_eval_tool_use_measures(), '1 day'),
+    ('tool_stats_hourly', 'int_tool_usage_enriched', ['version_id', 'tool_name'], arc_eval_tool_measures(), '1 hour'),
+] %}
+{%- for rollup, relation, grain, measures, width in checks %}
+    {{ arc_eval_stats_mismatches(
+        ref(rollup), ref(relation), grain, measures, width, 'hour' if width == '1 hour' else 'day'
+    ) }}
+    {{ 'union all' if not loop.last }}
+{%- endfor %}
