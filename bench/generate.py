@@ -382,11 +382,15 @@ def _write_failures(conn: psycopg.Connection, seed: int) -> None:
     )
 
 
+KEPT_HOURS = 2  # the hours before the current one left empty for appends (one per measured refresh)
+
+
 def history_period(conn: psycopg.Connection, days: int) -> tuple[dt.datetime, dt.datetime, list[int]]:
     """(start, end, hours per day) of the history: whole UTC days from a midnight up to the current hour
-    minus one (the last hour is kept for appends); the last day holds the hours elapsed since its midnight."""
+    minus KEPT_HOURS (those hours are kept for appends); the last day holds the hours elapsed since its
+    midnight."""
     end = conn.execute("select date_trunc('hour', now(), 'UTC')").fetchone()[0].astimezone(dt.UTC)
-    last = end - dt.timedelta(hours=1)
+    last = end - dt.timedelta(hours=KEPT_HOURS)
     midnight = last.replace(hour=0)
     hours = [24] * (days - 1) + [last.hour]
     if last.hour == 0:
@@ -443,14 +447,17 @@ def generate(
     return {"next_row": rows, "next_sim": sim_base, "seed": seed, "days": days, "end": end}
 
 
-def append(target: Target, state: dict[str, object], rows: int) -> dict[str, object]:
-    """Append ``rows`` outcomes over the hour before the end of the history (the +1% of an incremental run)."""
+def append(target: Target, state: dict[str, object], rows: int, hour: int = 1) -> dict[str, object]:
+    """Append ``rows`` outcomes (the +1% of an incremental run) over the ``hour``-th hour before the current
+    one at generation (1 to KEPT_HOURS): each measured refresh gets its own hour of new rows."""
+    if not 1 <= hour <= KEPT_HOURS:
+        raise ValueError(f"hour: must be between 1 and {KEPT_HOURS}, got {hour}")
     seed, days, end = state["seed"], state["days"], state["end"]
     with psycopg.connect(target.conninfo) as conn:
         conn.execute("set time zone 'UTC'")
         _lookup_tables(conn, seed, days)
         sims = _write_segment(
-            conn, seed, state["next_row"], [0, rows], 3600.0, end - dt.timedelta(hours=1), days, state["next_sim"],
+            conn, seed, state["next_row"], [0, rows], 3600.0, end - dt.timedelta(hours=hour), days, state["next_sim"],
             False,
         )  # fmt: skip
     return state | {"next_row": state["next_row"] + rows, "next_sim": state["next_sim"] + sims}

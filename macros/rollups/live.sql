@@ -94,6 +94,15 @@
 {% endmacro %}
 
 
+{% macro arc_eval_measure_merges(measures) %}
+    {#- {name: merge} of `measures`: the `merge` config of the rollup that keeps them, which merges the late
+        rows' statistics into its stored ones (macros/rollups/rollup.sql). -#}
+    {%- set merges = {} -%}
+    {%- for measure in measures -%}{%- do merges.update({measure[0]: measure[2]}) -%}{%- endfor -%}
+    {{ return(merges) }}
+{% endmacro %}
+
+
 {% macro arc_eval_stats_select(relation, grain, measures, where='', width='1 hour', time_name='hour') -%}
     {#- The hourly (or `width`) aggregate of `relation` at `grain` (the rollups' SQL and the live rows' SQL). -#}
     select

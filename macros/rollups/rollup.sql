@@ -14,8 +14,19 @@
     watermark build it whole. The model's SQL filters the raw rows with `{{ rollup_where('<time column>') }}`
     (and, for a copy of the time from a joined table, `rollup_where('<time column>', ['<copy>'])`).
 
+  Merging (a `merge` config: column -> the aggregate that combines rows of one group, or {'distinct': N}
+  for a sorted set; the statistics rollups give their measures' merges). Recomputing every bucket that got
+  a late row costs that bucket's whole history: late rows spread over three days make each run re-read
+  three days. A merging rollup instead holds exactly the source rows created before its watermark (every
+  build and recompute also filters `created_at < horizon`: the rows of the last rollup_commit_margin wait
+  for the next run) and adds to the late buckets only the statistics of their rows created since the
+  watermark, merged with the stored row of the same group. Its readers must treat the hours holding rows
+  created since the watermark as unknown, as arc_eval_live_stats does. A state row written by a run that
+  did not merge (`merge_exact` false) is not trusted: the rollup is rebuilt.
+
   Watermark (incremental tables only). Table `<model schema>.arc_eval_rollup_state (rollup_name,
-  source_watermark, refreshed_at)`, one row per rollup, written in the same transaction as the rollup.
+  source_watermark, refreshed_at, merge_exact)`, one row per rollup, written in the same transaction as the
+  rollup.
   Guarantee: every source row whose `created_at` (the raw tables' `DEFAULT now()`, i.e. the start of the
   transaction that wrote it) is before `source_watermark` is in the rollup. A run recomputes the buckets
   of the rows with `created_at >= source_watermark` and stores as the new watermark the least of the
@@ -45,7 +56,8 @@
     source_watermark`, through a BRIN index on created_at, before the lookback start.
   Not covered: rows written with an explicit old `created_at`, prepared (two-phase) transactions, and
   updates or deletes of raw rows before the lookback window (run with `rollup_full_refresh: true` after
-  those).
+  those); in a merging rollup over a join, a row committed before the row it joins (a tool call before its
+  outcome) outside the lookback window.
 
   A rollup over another incremental rollup (the daily statistics merged from the hourly ones) filters the
   finer rollup's bucket column with rollup_where(), names the raw time column with `source_time_column`
@@ -55,7 +67,8 @@
 
   Model config: `time_column` (the bucket column), `bucket_width` (a fixed width, e.g. '1 hour'), `grain`
   (list of columns unique per row), `refresh_policy` (start_offset, end_offset, schedule_interval),
-  `source_time_column` (the sources' time column, when the filtered column is another rollup's).
+  `source_time_column` (the sources' time column, when the filtered column is another rollup's), `merge`
+  (see Merging; the model's rollup_where() then also filters `created_column`, default created_at).
 -#}
 
 {% macro arc_eval_rollup_capabilities() %}
@@ -159,16 +172,24 @@
 {%- endmacro %}
 
 
-{% macro rollup_where(raw_time_column, same_time_columns=[]) -%}
+{% macro arc_eval_rollup_created_marker(created_column) -%}
+    {{ created_column }} < timestamptz 'infinity' /* arc_eval_rollup_created({{ created_column }}) */
+{%- endmacro %}
+
+
+{% macro rollup_where(raw_time_column, same_time_columns=[], created_column='created_at') -%}
     {#- In a model of the `rollup` materialization: restrict the raw rows to those the run recomputes.
         Renders nothing for a continuous aggregate; for an incremental table it renders a filter that
         keeps every row (valid on its own: a full build), which the materialization replaces with the
         time ranges of the buckets to recompute. `same_time_columns`: columns equal to the time column on
         every row, such as a joined outcome's own execution_time; they get the same ranges, so the join
-        reads only those ranges of the other table too (PostgreSQL does not carry a range across a join). -#}
+        reads only those ranges of the other table too (PostgreSQL does not carry a range across a join).
+        In a rollup with a `merge` config it also filters `created_column` (the raw rows' created_at), which
+        the materialization bounds by the run's watermarks. -#}
     {%- if execute and config.get('materialized') == 'rollup' and arc_eval_rollup_mode() == 'incremental' -%}
         where {{ arc_eval_rollup_filter_marker(raw_time_column) }}
         {%- for column in same_time_columns %} and {{ arc_eval_rollup_filter_marker(column) }}{% endfor %}
+        {%- if config.get('merge') %} and {{ arc_eval_rollup_created_marker(created_column) }}{% endif %}
     {%- endif -%}
 {%- endmacro %}
 
@@ -231,8 +252,17 @@
         create table if not exists {{ state }} (
             rollup_name text primary key,
             source_watermark timestamptz not null,
-            refreshed_at timestamptz not null
+            refreshed_at timestamptz not null,
+            merge_exact boolean not null default false
         );
+        do $$ begin
+            if not exists (
+                select 1 from pg_attribute
+                where attrelid = '{{ state }}'::regclass and attname = 'merge_exact' and not attisdropped
+            ) then
+                alter table {{ state }} add column merge_exact boolean not null default false;
+            end if;
+        end $$;
     {%- endcall %}
     {{ adapter.commit() }}
 {% endmacro %}
@@ -253,7 +283,7 @@
 {% endmacro %}
 
 
-{% macro arc_eval_rollup_position(state, ingest_log, logged_sources, raw_time_column, relation, time_column, width, incremental, parents=[]) %}
+{% macro arc_eval_rollup_position(state, ingest_log, logged_sources, raw_time_column, relation, time_column, width, incremental, parents=[], merging=false) %}
     {#- One round trip, first in the run's transaction: takes the rollup's advisory lock (one run at a
         time per rollup), applies arc_eval_rollup_session_settings(), then reads, before the sources are
         read (and before anything else in the transaction reads pg_stat_activity, whose contents are fixed
@@ -287,7 +317,10 @@
             ) - interval '{{ var('rollup_commit_margin', '10 seconds') }}' as h
         )
         {%- if incremental %},
-        stored as (select source_watermark as w from {{ state }} where rollup_name = '{{ relation.identifier }}'),
+        stored as (
+            select source_watermark as w from {{ state }}
+            where rollup_name = '{{ relation.identifier }}'{% if merging %} and merge_exact{% endif %}
+        ),
         lookback as (
             select {{ bucket(width, 'max(' ~ adapter.quote(time_column) ~ ") + interval '" ~ width
                                     ~ "' - interval '" ~ var('rollup_lookback', '1 hour') ~ "'") }} as s
@@ -360,16 +393,17 @@
 {% endmacro %}
 
 
-{% macro arc_eval_rollup_store_watermark(state, ingest_log, relation, horizon) -%}
+{% macro arc_eval_rollup_store_watermark(state, ingest_log, relation, horizon, merging=false) -%}
     {#- Stores the run's watermark. Where the ingest log is kept and this role may prune it, deletes the
         'late rows' entries every rollup has read: those created before the least watermark of every rollup
         state table this role can read (the database's rollups, whatever their schema), with a 'pruned'
         mark at that cut, so a reader it could not see (another role's, one building its first watermark)
         scans its sources rather than trusting a log with entries missing. -#}
-    insert into {{ state }} (rollup_name, source_watermark, refreshed_at)
-    values ('{{ relation.identifier }}', {{ horizon }}, now())
+    insert into {{ state }} (rollup_name, source_watermark, refreshed_at, merge_exact)
+    values ('{{ relation.identifier }}', {{ horizon }}, now(), {{ merging }})
     on conflict (rollup_name) do update
-    set source_watermark = excluded.source_watermark, refreshed_at = excluded.refreshed_at
+    set source_watermark = excluded.source_watermark, refreshed_at = excluded.refreshed_at,
+        merge_exact = excluded.merge_exact
     {%- if ingest_log is not none and ingest_log.prune %};
     {%- set log_table = ingest_log.relation %}
     with
@@ -455,6 +489,52 @@
     {#- `column` falls in [start, infinity) or in one of `ranges`. -#}
     ({{ column }} >= {{ start }}
     {%- for range in ranges %} or ({{ column }} >= {{ range[0] }} and {{ column }} < {{ range[1] }}){% endfor -%})
+{%- endmacro %}
+
+
+{% macro arc_eval_rollup_restrict(sql, filtered_columns, created_columns, start, ranges, created_from=none, created_to=none) -%}
+    {#- The model's SQL with its markers replaced: each filtered time column restricted to [start, infinity)
+        and `ranges` (no restriction when start is none and there are no ranges; start 'infinity': the
+        ranges only), each created_at column to [created_from, created_to) (none: unbounded). -#}
+    {%- set out = namespace(sql=sql) -%}
+    {%- for column in filtered_columns -%}
+        {%- set out.sql = out.sql | replace(arc_eval_rollup_filter_marker(column),
+            'true' if start is none and not ranges
+            else arc_eval_rollup_in_ranges(column, start or "timestamptz 'infinity'", ranges)) -%}
+    {%- endfor -%}
+    {%- for column in created_columns -%}
+        {%- set bounds = [] -%}
+        {%- if created_from is not none %}{% do bounds.append(column ~ ' >= ' ~ created_from) %}{% endif -%}
+        {%- if created_to is not none %}{% do bounds.append(column ~ ' < ' ~ created_to) %}{% endif -%}
+        {%- set out.sql = out.sql | replace(arc_eval_rollup_created_marker(column), bounds | join(' and ') or 'true') -%}
+    {%- endfor -%}
+    {{ return(out.sql) }}
+{%- endmacro %}
+
+
+{% macro arc_eval_rollup_merge_ranges(relation, columns, grain, time_column, width, merge, delta_sql) -%}
+    {#- Adds the rows of `delta_sql` (the model over the raw rows created since the watermark in the late
+        ranges) to the rollup's rows of the same groups: both are replaced by their merge (the `merge`
+        config: column -> aggregate over the rows of one group, or {'distinct': N} for a sorted set). -#}
+    {%- set measures = [] -%}
+    {%- for name, how in merge.items() -%}{%- do measures.append([name, none, how]) -%}{%- endfor -%}
+    {%- set keys = grain | reject('equalto', time_column) | list -%}
+    with rollup_delta as materialized (
+        {{ delta_sql }}
+    ),
+    rollup_replaced as (
+        delete from {{ relation }} as r
+        using (select distinct {{ grain | join(', ') }} from rollup_delta) as d
+        where r.{{ time_column }} = d.{{ time_column }}
+        {%- for column in keys %} and r.{{ column }} is not distinct from d.{{ column }}{% endfor %}
+        returning r.*
+    )
+    insert into {{ relation }} ({{ columns }})
+    select {{ columns }} from (
+        {{ arc_eval_stats_merge_select(
+            '(select ' ~ columns ~ ' from rollup_replaced union all select ' ~ columns ~ ' from rollup_delta) as rollup_both',
+            keys, measures, '', width, time_column, time_column) }}
+    ) as rollup_merged
 {%- endmacro %}
 
 
@@ -545,6 +625,11 @@
             {{ exceptions.raise_compiler_error(this ~ ": a rollup model must filter its source with rollup_where()") }}
         {%- endif -%}
         {%- set raw_time_column = config.get('source_time_column', filtered_columns[0]) -%}
+        {%- set merge = config.get('merge') -%}
+        {%- set created_columns = modules.re.findall('arc_eval_rollup_created\\(([\\w.]+)\\)', sql) -%}
+        {%- if merge and not created_columns -%}
+            {{ exceptions.raise_compiler_error(this ~ ": a rollup with a merge config must filter its source with rollup_where()") }}
+        {%- endif -%}
         {%- set ingest_log = arc_eval_rollup_ingest_log() -%}
         {%- set logged_sources = arc_eval_rollup_logged_sources(ingest_log) -%}
         {%- set log_relation = ingest_log.relation if logged_sources else none -%}
@@ -555,7 +640,7 @@
         {%- set started = modules.datetime.datetime.now() -%}
         {%- set position = arc_eval_rollup_position(state, log_relation, logged_sources, raw_time_column, this,
                                                     time_column, width, kind == 'table' and not rebuild,
-                                                    arc_eval_rollup_parents()) -%}
+                                                    arc_eval_rollup_parents(), merging=merge is not none) -%}
         {%- set horizon = position.horizon -%}
         {%- set watermark = position.watermark -%}
         {%- if kind == 'table' and not rebuild and watermark is none -%}
@@ -566,23 +651,28 @@
             {%- set ranges = [] if start is none
                 else position.ranges if position.ranges is not none
                 else arc_eval_rollup_late_ranges(raw_time_column, width, watermark, start) -%}
-            {%- set delta = namespace(sql=sql) -%}
-            {%- for column in filtered_columns -%}
-                {%- set delta.sql = delta.sql | replace(arc_eval_rollup_filter_marker(column),
-                    'true' if start is none else arc_eval_rollup_in_ranges(column, start, ranges)) -%}
-            {%- endfor -%}
-            {%- set delta_sql = delta.sql -%}
+            {#- Merging: the buckets from start are recomputed from the rows created before the horizon, the
+                late ranges get the rows created since the watermark merged in; otherwise both are recomputed. -#}
+            {%- set recomputed = [] if merge else ranges -%}
+            {%- set delta_sql = arc_eval_rollup_restrict(sql, filtered_columns, created_columns, start, recomputed,
+                                                         created_to=horizon) -%}
             {% call statement('main') -%}
                 delete from {{ this }}
-                {% if start is not none %}where {{ arc_eval_rollup_in_ranges(adapter.quote(time_column), start, ranges) }}{% endif %};
+                {% if start is not none %}where {{ arc_eval_rollup_in_ranges(adapter.quote(time_column), start, recomputed) }}{% endif %};
                 insert into {{ this }} ({{ columns }})
                 select {{ columns }} from (
                     {{ delta_sql }}
                 ) as rollup_delta;
-                {{ arc_eval_rollup_store_watermark(state, prune_log, this, horizon) }}
+                {%- if merge and start is not none and ranges %}
+                {{ arc_eval_rollup_merge_ranges(this, columns, grain, time_column, width, merge,
+                    arc_eval_rollup_restrict(sql, filtered_columns, created_columns, "timestamptz 'infinity'", ranges,
+                                             created_from=watermark, created_to=horizon)) }};
+                {%- endif %}
+                {{ arc_eval_rollup_store_watermark(state, prune_log, this, horizon, merging=merge is not none) }}
             {%- endcall %}
             {%- set action = "updated from " ~ (start or "the beginning") ~ " and " ~ ranges | length
-                ~ " late range(s) (" ~ ("ingest log" if position.ranges is not none else "source scan") ~ ")" -%}
+                ~ " late range(s) (" ~ ("ingest log" if position.ranges is not none else "source scan")
+                ~ (", merged" if merge else "") ~ ")" -%}
         {%- else -%}
             {%- if kind is not none -%}
                 {% call statement('drop_existing') %}{{ arc_eval_drop_any(this, kind) }}{% endcall %}
@@ -591,11 +681,11 @@
             {%- endif -%}
             {% call statement('main') -%}
                 create table {{ this }} as (
-                    {{ sql }}
+                    {{ arc_eval_rollup_restrict(sql, filtered_columns, created_columns, none, [], created_to=horizon) }}
                 );
                 create unique index on {{ this }} ({{ grain_list }});
                 analyze {{ this }};
-                {{ arc_eval_rollup_store_watermark(state, prune_log, this, horizon) }}
+                {{ arc_eval_rollup_store_watermark(state, prune_log, this, horizon, merging=merge is not none) }}
             {%- endcall %}
             {%- set action = "built in full" -%}
         {%- endif -%}

@@ -25,6 +25,9 @@ pytestmark = pytest.mark.slow
 
 ROLLUPS = ("simulation_performance_hourly", "failure_trends_daily", "tool_performance_daily")
 SELECT_ROLLUPS = ["--select", *ROLLUPS]
+# The statistics rollups merge late rows and hold exactly the rows created before their watermark, which
+# stays rollup_commit_margin behind the run: without the margin a run right after a write holds it too.
+NO_MARGIN = {"rollup_commit_margin": "0 seconds"}
 
 
 def _snapshot(conn: psycopg.Connection) -> dict[str, list[tuple]]:
@@ -132,12 +135,13 @@ def test_update_after_appending_rows_equals_full_rebuild(rollup_db: Target) -> N
 
 def test_hourly_statistics_updated_in_place_equal_a_rebuild(make_database: Callable[[str], Target]) -> None:
     """The hourly (and daily) statistics the history models add up (always incremental tables): after recent rows and
-    rows 12 days late, an update holds the aggregate of the enriched rows and exactly what a rebuild holds."""
+    rows 12 days late, then more rows late into the same groups (merged into the stored ones), an update holds
+    the aggregate of the enriched rows and exactly what a rebuild holds."""
     target = make_database("stats")
     dbt.init_warehouse(target)
     load_history(target.conninfo, seed=12)
     select = ["--select", "+tag:live_stats"]
-    dbt.run(["run", *select], target, quiet=True)
+    dbt.run(["run", *select], target, quiet=True, dbt_vars=NO_MARGIN)
     names = dbt.model_names(target, "tag:live_stats")
     assert len(names) == 9, names
     schema = dbt.analytics_schema()
@@ -162,11 +166,15 @@ def test_hourly_statistics_updated_in_place_equal_a_rebuild(make_database: Calla
         write_outcomes(
             conn, rng, recent + _late_outcomes(conn, rng, days_back=12), clusters=[uuid.UUID(int=7)]
         )
-    dbt.run(["run", *select], target, quiet=True)
+    dbt.run(["run", *select], target, quiet=True, dbt_vars=NO_MARGIN)
+    # more late rows in the same hours, versions and scenarios: merged into the groups the run wrote
+    with psycopg.connect(target.conninfo) as conn:
+        write_outcomes(conn, rng, _late_outcomes(conn, rng, days_back=12), clusters=[uuid.UUID(int=7)])
+    dbt.run(["run", *select], target, quiet=True, dbt_vars=NO_MARGIN)
     updated = snapshot()
     # each holds the aggregate of the enriched rows (the daily ones are merged from the hourly ones)
     dbt.run(["test", "--select", "rollup_statistics_reconcile"], target, quiet=True)
-    dbt.run(["run", *select], target, quiet=True, dbt_vars={"rollup_full_refresh": True})
+    dbt.run(["run", *select], target, quiet=True, dbt_vars={**NO_MARGIN, "rollup_full_refresh": True})
     rebuilt = snapshot()
     for name in names:
         assert len(updated[name]) > len(before[name]), f"{name}: the new rows add groups to it"
@@ -182,13 +190,15 @@ def test_a_daily_rollup_stores_no_watermark_past_the_hourly_one_it_merges(
     target = make_database("stats_daily")
     dbt.init_warehouse(target)
     load_history(target.conninfo, seed=13)
-    dbt.run(["run", "--select", "+tag:live_stats"], target, quiet=True)
+    dbt.run(["run", "--select", "+tag:live_stats"], target, quiet=True, dbt_vars=NO_MARGIN)
     daily = sorted(name for name in dbt.model_names(target, "tag:live_stats") if name.endswith("_daily"))
     assert len(daily) == 4, daily
     rng = random.Random(13)
     with psycopg.connect(target.conninfo) as conn:
         write_outcomes(conn, rng, _late_outcomes(conn, rng, days_back=12), clusters=[uuid.UUID(int=9)])
-    dbt.run(["run", "--select", *daily], target, quiet=True)  # the hourly rollups are not updated
+    dbt.run(
+        ["run", "--select", *daily], target, quiet=True, dbt_vars=NO_MARGIN
+    )  # the hourly rollups are not updated
     with psycopg.connect(target.conninfo) as conn:
         marks = dict(
             conn.execute(
@@ -197,7 +207,7 @@ def test_a_daily_rollup_stores_no_watermark_past_the_hourly_one_it_merges(
         )
     for name in daily:
         assert marks[name] <= marks[name.replace("_daily", "_hourly")], name
-    dbt.run(["run", "--select", "+tag:live_stats"], target, quiet=True)
+    dbt.run(["run", "--select", "+tag:live_stats"], target, quiet=True, dbt_vars=NO_MARGIN)
     dbt.run(["test", "--select", "rollup_statistics_reconcile"], target, quiet=True)
 
 
