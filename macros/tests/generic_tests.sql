@@ -41,22 +41,34 @@
 {% endtest %}
 
 
-{% macro arc_eval_stats_mismatches(rollup, relation, grain, measures, width='1 hour', time_name='hour') %}
+{% macro arc_eval_stats_mismatches(rollup, relation, grain, measures, width='1 hour', time_name='hour', since=none, created_before=none) %}
     {#- The groups where the statistics rollup `rollup` differs from arc_eval_stats_select over `relation`
         (the intermediate it summarizes) at `width`: rows missing on either side, or a measure that differs
-        (doubles by more than 1e-9 relative; the rest exactly). For a singular test. -#}
+        (doubles by more than 1e-9 relative; the rest exactly). `since` (SQL, bucket-aligned) limits both
+        to the buckets from then on; `created_before` (SQL) counts only the rows created before it (the
+        rollup's watermark: rows written during a run may wait for the next). For a singular test. -#}
     {%- set doubles = [] -%}
     {%- if execute -%}
         {%- for column in adapter.get_columns_in_relation(rollup) if column.dtype == 'double precision' -%}
             {%- do doubles.append(column.name) -%}
         {%- endfor -%}
     {%- endif -%}
+    {%- set conditions = [] -%}
+    {%- if since is not none %}{% do conditions.append('execution_time >= ' ~ since) %}{% endif -%}
+    {%- if created_before is not none %}{% do conditions.append('created_at < ' ~ created_before) %}{% endif -%}
     select
         '{{ rollup.identifier }}' as rollup_name,
         coalesce(r.{{ time_name }}, w.{{ time_name }}) as bucket
-    from {{ rollup }} as r
+    from (
+        select * from {{ rollup }}
+        {%- if since is not none %}
+        where {{ time_name }} >= {{ since }}
+        {%- endif %}
+    ) as r
     full outer join (
-        {{ arc_eval_stats_select(relation, grain, measures, width=width, time_name=time_name) }}
+        {{ arc_eval_stats_select(relation, grain, measures,
+                                 'where ' ~ conditions | join(' and ') if conditions else '',
+                                 width=width, time_name=time_name) }}
     ) as w
         on
             r.{{ time_name }} = w.{{ time_name }}
