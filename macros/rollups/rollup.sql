@@ -274,10 +274,7 @@
     {%- set parents = [] -%}
     {%- for node in graph.nodes.values()
         if node.unique_id in model.depends_on.nodes and node.config.materialized == 'rollup' -%}
-        {%- do parents.append([
-            api.Relation.create(database=node.database, schema=node.schema, identifier='arc_eval_rollup_state', type='table'),
-            node.alias or node.name,
-        ]) -%}
+        {%- do parents.append([arc_eval_rollup_state_relation(node), node.alias or node.name]) -%}
     {%- endfor -%}
     {{ return(parents) }}
 {% endmacro %}
@@ -626,8 +623,9 @@
         {%- endif -%}
         {%- set raw_time_column = config.get('source_time_column', filtered_columns[0]) -%}
         {%- set merge = config.get('merge') -%}
+        {%- set merging = merge is not none -%}
         {%- set created_columns = modules.re.findall('arc_eval_rollup_created\\(([\\w.]+)\\)', sql) -%}
-        {%- if merge and not created_columns -%}
+        {%- if merging and not created_columns -%}
             {{ exceptions.raise_compiler_error(this ~ ": a rollup with a merge config must filter its source with rollup_where()") }}
         {%- endif -%}
         {%- set ingest_log = arc_eval_rollup_ingest_log() -%}
@@ -640,7 +638,7 @@
         {%- set started = modules.datetime.datetime.now() -%}
         {%- set position = arc_eval_rollup_position(state, log_relation, logged_sources, raw_time_column, this,
                                                     time_column, width, kind == 'table' and not rebuild,
-                                                    arc_eval_rollup_parents(), merging=merge is not none) -%}
+                                                    arc_eval_rollup_parents(), merging=merging) -%}
         {%- set horizon = position.horizon -%}
         {%- set watermark = position.watermark -%}
         {%- if kind == 'table' and not rebuild and watermark is none -%}
@@ -653,7 +651,7 @@
                 else arc_eval_rollup_late_ranges(raw_time_column, width, watermark, start) -%}
             {#- Merging: the buckets from start are recomputed from the rows created before the horizon, the
                 late ranges get the rows created since the watermark merged in; otherwise both are recomputed. -#}
-            {%- set recomputed = [] if merge else ranges -%}
+            {%- set recomputed = [] if merging else ranges -%}
             {%- set delta_sql = arc_eval_rollup_restrict(sql, filtered_columns, created_columns, start, recomputed,
                                                          created_to=horizon) -%}
             {% call statement('main') -%}
@@ -663,16 +661,16 @@
                 select {{ columns }} from (
                     {{ delta_sql }}
                 ) as rollup_delta;
-                {%- if merge and start is not none and ranges %}
+                {%- if merging and start is not none and ranges %}
                 {{ arc_eval_rollup_merge_ranges(this, columns, grain, time_column, width, merge,
                     arc_eval_rollup_restrict(sql, filtered_columns, created_columns, "timestamptz 'infinity'", ranges,
                                              created_from=watermark, created_to=horizon)) }};
                 {%- endif %}
-                {{ arc_eval_rollup_store_watermark(state, prune_log, this, horizon, merging=merge is not none) }}
+                {{ arc_eval_rollup_store_watermark(state, prune_log, this, horizon, merging=merging) }}
             {%- endcall %}
             {%- set action = "updated from " ~ (start or "the beginning") ~ " and " ~ ranges | length
                 ~ " late range(s) (" ~ ("ingest log" if position.ranges is not none else "source scan")
-                ~ (", merged" if merge else "") ~ ")" -%}
+                ~ (", merged" if merging else "") ~ ")" -%}
         {%- else -%}
             {%- if kind is not none -%}
                 {% call statement('drop_existing') %}{{ arc_eval_drop_any(this, kind) }}{% endcall %}
@@ -685,7 +683,7 @@
                 );
                 create unique index on {{ this }} ({{ grain_list }});
                 analyze {{ this }};
-                {{ arc_eval_rollup_store_watermark(state, prune_log, this, horizon, merging=merge is not none) }}
+                {{ arc_eval_rollup_store_watermark(state, prune_log, this, horizon, merging=merging) }}
             {%- endcall %}
             {%- set action = "built in full" -%}
         {%- endif -%}

@@ -18,17 +18,20 @@ import pytest
 
 from arc_eval import dbt
 from arc_eval.connection import Target
-from models_helpers import assert_same_rows, load_history, outcome_row, scenario_ids, write_outcomes
+from models_helpers import (
+    NO_MARGIN,
+    assert_same_rows,
+    load_history,
+    outcome_row,
+    scenario_ids,
+    write_outcomes,
+)
 from models_seed_views import SEED_SQL
 
 pytestmark = pytest.mark.slow
 
 ROLLUPS = ("simulation_performance_hourly", "failure_trends_daily", "tool_performance_daily")
 SELECT_ROLLUPS = ["--select", *ROLLUPS]
-# The statistics rollups merge late rows and hold exactly the rows created before their watermark, which
-# stays rollup_commit_margin behind the run: without the margin a run right after a write holds it too.
-# rollup_statistics_reconcile then checks the whole history, not the last week.
-NO_MARGIN = {"rollup_commit_margin": "0 seconds", "rollup_reconcile_window": "100 years"}
 
 
 def _snapshot(conn: psycopg.Connection) -> dict[str, list[tuple]]:

@@ -21,7 +21,14 @@ import pytest
 
 from arc_eval import dbt
 from arc_eval.connection import Target
-from models_helpers import assert_same_rows, load_history, outcome_row, scenario_ids, write_outcomes
+from models_helpers import (
+    NO_MARGIN,
+    assert_same_rows,
+    load_history,
+    outcome_row,
+    scenario_ids,
+    write_outcomes,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -58,9 +65,6 @@ def _refresh_selection(target: Target) -> list[str]:
         "name",
     ]
     return sorted(dbt.run(args, target, quiet=True).result)
-
-
-NO_MARGIN = {"rollup_commit_margin": "0 seconds"}
 
 
 def _append(target: Target, seed: int) -> None:
