@@ -31,11 +31,15 @@
 {% endmacro %}
 
 
-{#- Enables native compression on a hypertable. Returns true if it enabled it. -#}
+{#- Enables native compression on a hypertable, or brings its settings to segmentby/orderby when they differ
+    (chunks compressed from then on use them; compressed ones keep theirs). Returns true if it changed any. -#}
 {% macro arc_eval_ts_enable_compression(caps, schema, table, segmentby, orderby) %}
     {%- if not arc_eval_ts_available(caps, "compression", "chunks stay uncompressed") -%}{{ return(false) }}{%- endif -%}
-    {%- set r = run_query("select compression_enabled from timescaledb_information.hypertables where hypertable_schema = '" ~ schema ~ "' and hypertable_name = '" ~ table ~ "'") -%}
-    {%- if r.rows | length == 0 or r.rows[0][0] -%}{{ return(false) }}{%- endif -%}
+    {%- set r = run_query("select h.compression_enabled, coalesce(s.segmentby, ''), coalesce(s.orderby, '') from timescaledb_information.hypertables as h left join timescaledb_information.hypertable_compression_settings as s on s.hypertable = format('%I.%I', h.hypertable_schema, h.hypertable_name)::regclass where h.hypertable_schema = '" ~ schema ~ "' and h.hypertable_name = '" ~ table ~ "'") -%}
+    {%- if r.rows | length == 0 -%}{{ return(false) }}{%- endif -%}
+    {%- if r.rows[0][0] and r.rows[0][1] == segmentby | replace(", ", ",") and r.rows[0][2] == orderby | replace(", ", ",") -%}
+        {{ return(false) }}
+    {%- endif -%}
     {% do run_query("alter table " ~ schema ~ "." ~ table ~ " set (timescaledb.compress, timescaledb.compress_segmentby = '" ~ segmentby ~ "', timescaledb.compress_orderby = '" ~ orderby ~ "')") %}
     {{ return(true) }}
 {% endmacro %}

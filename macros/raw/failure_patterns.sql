@@ -41,7 +41,7 @@
     "chunk_interval": "7 days",
     "compression": {
         "segmentby": "failure_category",
-        "orderby": "execution_time DESC, pattern_id",
+        "orderby": "execution_time DESC, pattern_id, created_at",
         "after": "14 days",
     },
     "retention": arc_eval_rule("retention")["failure_patterns"],

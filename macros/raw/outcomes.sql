@@ -54,7 +54,7 @@
     "chunk_interval": "1 day",
     "compression": {
         "segmentby": "scenario_id",
-        "orderby": "simulation_id, execution_time DESC, outcome_id",
+        "orderby": "simulation_id, execution_time DESC, outcome_id, created_at",
         "after": "7 days",
     },
     "retention": arc_eval_rule("retention")["outcomes"],

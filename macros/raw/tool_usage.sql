@@ -36,7 +36,7 @@
     "chunk_interval": "1 day",
     "compression": {
         "segmentby": "tool_name",
-        "orderby": "execution_time DESC, usage_id",
+        "orderby": "execution_time DESC, usage_id, created_at",
         "after": "7 days",
     },
     "retention": arc_eval_rule("retention")["tool_usage"],

@@ -125,7 +125,45 @@ def test_compression_settings_on_outcomes(unisolated: Target) -> None:
         ("simulation_id", 1, True),
         ("execution_time", 2, False),
         ("outcome_id", 3, True),
+        ("created_at", 4, True),
     ]
+
+
+def orderby(target: Target) -> dict[str, str]:
+    found = rows(
+        target,
+        """
+        select h.hypertable_name, s.orderby from timescaledb_information.hypertable_compression_settings as s
+        join timescaledb_information.hypertables as h
+            on s.hypertable = format('%%I.%%I', h.hypertable_schema, h.hypertable_name)::regclass
+        where h.hypertable_schema = %s
+        """,
+        RAW,
+    )
+    return dict(found)
+
+
+def test_compressed_batches_keep_the_range_of_created_at(unisolated: Target) -> None:
+    """created_at ends every orderby, so each compressed batch keeps its min and max: the search for rows
+    created since a watermark (the rollups' late rows, the live models' fresh hours) skips the batches
+    before it instead of decompressing every chunk; a schema made with the earlier settings is brought to
+    these (for the chunks compressed from then on)."""
+    caps = capabilities(unisolated)
+    if not caps.has_compression:
+        pytest.skip(f"no compression: {caps.license_reason()}")
+    expected = {
+        "outcomes": "simulation_id,execution_time DESC,outcome_id,created_at",
+        "tool_usage": "execution_time DESC,usage_id,created_at",
+        "failure_patterns": "execution_time DESC,pattern_id,created_at",
+    }
+    assert orderby(unisolated) == expected
+    with psycopg.connect(unisolated.conninfo, autocommit=True) as conn:
+        conn.execute(
+            f"alter table {RAW}.tool_usage set (timescaledb.compress_orderby = 'execution_time DESC, usage_id')"
+        )
+    assert orderby(unisolated)["tool_usage"] == "execution_time DESC,usage_id"
+    create_raw_schema(unisolated, UNISOLATED)
+    assert orderby(unisolated) == expected
 
 
 def jobs(target: Target) -> list[tuple]:
