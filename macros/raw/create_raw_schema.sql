@@ -196,7 +196,7 @@
             {% do log("arc-eval: compression skipped on " ~ spec.name ~ ": row-level security isolates its tenants, and TimescaleDB refuses compression on a table with row security (var tenant_row_security: false compresses it instead; docs/security.md)", info=True) %}
         {%- else -%}
             {%- if arc_eval_ts_enable_compression(caps, s, spec.name, spec.compression.segmentby, spec.compression.orderby) -%}
-                {%- do changes.append("compression " ~ spec.name) -%}
+                {%- do changes.append("compression settings " ~ spec.name) -%}
             {%- endif -%}
             {%- if caps.has_compression and arc_eval_ts_add_policy(caps, "compression", s, spec.name, spec.compression.after) -%}
                 {%- do changes.append("compression policy " ~ spec.name ~ " (" ~ spec.compression.after ~ ")") -%}
