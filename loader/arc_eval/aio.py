@@ -46,7 +46,15 @@ from psycopg_pool import AsyncConnectionPool
 
 from . import core
 from ._acompat import AEvent, ALock, AQueue, AWorker, agather, asleep, aspawn, off_loop
-from .api import DEFAULT_RETRY_TIMEOUT, ClientBase, FlowFactory, UnsentRowsError, outcome_kwargs, resolve_dsn
+from .api import (
+    DEFAULT_RETRY_TIMEOUT,
+    ClientBase,
+    FlowFactory,
+    UnsentRowsError,
+    exit_budget,
+    outcome_kwargs,
+    resolve_dsn,
+)
 from .buffer import Pending
 from .connection import client_kwargs
 from .core import ConfigVersion, Flow, WriteResult
@@ -267,24 +275,31 @@ class AsyncArcEval(ClientBase):
                     log.error("background flush failed: %s", exc)
 
     def _at_exit(self) -> None:
+        """Write what is left at interpreter exit, within the share of the exit budget still left
+        (:func:`~arc_eval.api.exit_budget`); what cannot be written then is logged as lost."""
         if self._closed:
             return
+        budget = exit_budget(self.retry_timeout)
         try:
             if True:  # ASYNC: no event loop runs at exit: write over a plain sync connection
                 if self._buffers.pending():
-                    self._write_at_exit()
+                    self._write_at_exit(budget)
             else:
-                self.close()
+                self.close(budget)
         except Exception as exc:
-            log.error("arc-eval: flush at exit failed: %s", exc)
+            log.error("arc-eval: flush at exit failed, %d rows not written: %s", self.unsent(), exc)
+            if False:  # ASYNC: the asyncio pool has no threads left to stop at exit
+                self._pool.close(timeout=1)  # its threads would go on reconnecting for nothing
 
     if True:  # ASYNC: see _at_exit
 
-        def _write_at_exit(self) -> None:
+        def _write_at_exit(self, budget: float) -> None:
             from .client import drive
 
+            if budget <= 0:
+                raise UnsentRowsError(self.unsent(), 0.0, "no time left of the exit budget")
             taken = self._buffers.take()
-            with psycopg.connect(self._dsn, autocommit=True) as conn:
+            with psycopg.connect(self._dsn, autocommit=True, connect_timeout=max(2, int(budget))) as conn:
                 for spec, chunk in self._chunks(taken):
                     with conn.transaction():
                         result = drive(
@@ -628,7 +643,7 @@ class AsyncArcEval(ClientBase):
         omitted for an outcome recorded by this client). At flush, ``error_message`` is embedded and the
         failure joins the cluster of its nearest earlier failure when the cosine similarity is at least
         ``cluster_threshold`` (``cluster_confidence`` = similarity), else starts a new cluster;
-        ``similar_failures_count`` of every member is the cluster's size minus one.
+        ``similar_failures_count`` is the number of failures already in that cluster when it is written.
         """
         self._check_open()
         table, item, pattern_id = self._prepare_failure(dict(values))

@@ -26,6 +26,20 @@ DEFAULT_RETRY_TIMEOUT = 30.0
 MAX_BACKOFF = 5.0
 
 
+_exit_deadline: float | None = None
+
+
+def exit_budget(retry_timeout: float) -> float:
+    """Seconds a client may still spend writing at interpreter exit. The clients still open then share one
+    budget, the first one's ``retry_timeout`` from its start, so many clients facing a lost database do not
+    hold the exit for ``retry_timeout`` each, one after another."""
+    global _exit_deadline
+    now = time.monotonic()
+    if _exit_deadline is None:
+        _exit_deadline = now + max(0.0, float(retry_timeout))
+    return max(0.0, min(float(retry_timeout), _exit_deadline - now))
+
+
 class UnsentRowsError(core.ArcEvalError):
     """A flush could not write every row: the database was unreachable for the whole retry budget, or
     refused the work for a reason that is not a row's (a missing table, a permission). ``unsent`` rows

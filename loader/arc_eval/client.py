@@ -42,7 +42,15 @@ from psycopg_pool import ConnectionPool
 
 from . import core
 from ._acompat import Event, Lock, Queue, Worker, gather, sleep, spawn
-from .api import DEFAULT_RETRY_TIMEOUT, ClientBase, FlowFactory, UnsentRowsError, outcome_kwargs, resolve_dsn
+from .api import (
+    DEFAULT_RETRY_TIMEOUT,
+    ClientBase,
+    FlowFactory,
+    UnsentRowsError,
+    exit_budget,
+    outcome_kwargs,
+    resolve_dsn,
+)
 from .buffer import Pending
 from .connection import client_kwargs
 from .core import ConfigVersion, Flow, WriteResult
@@ -253,12 +261,16 @@ class ArcEval(ClientBase):
                     log.error("background flush failed: %s", exc)
 
     def _at_exit(self) -> None:
+        """Write what is left at interpreter exit, within the share of the exit budget still left
+        (:func:`~arc_eval.api.exit_budget`); what cannot be written then is logged as lost."""
         if self._closed:
             return
+        budget = exit_budget(self.retry_timeout)
         try:
-            self.close()
+            self.close(budget)
         except Exception as exc:
-            log.error("arc-eval: flush at exit failed: %s", exc)
+            log.error("arc-eval: flush at exit failed, %d rows not written: %s", self.unsent(), exc)
+            self._pool.close(timeout=1)
 
     def close(self, timeout: float | None = None) -> None:
         """Flush everything, stop the timer and writers and close the pool. Durable when it returns.
@@ -583,7 +595,7 @@ class ArcEval(ClientBase):
         omitted for an outcome recorded by this client). At flush, ``error_message`` is embedded and the
         failure joins the cluster of its nearest earlier failure when the cosine similarity is at least
         ``cluster_threshold`` (``cluster_confidence`` = similarity), else starts a new cluster;
-        ``similar_failures_count`` of every member is the cluster's size minus one.
+        ``similar_failures_count`` is the number of failures already in that cluster when it is written.
         """
         self._check_open()
         table, item, pattern_id = self._prepare_failure(dict(values))

@@ -1054,43 +1054,58 @@ def _failure_index(name: str) -> int:
 
 
 def cluster_failures_flow(sql: Sql, rows: list[tuple], threshold: float) -> Flow:
-    """Give each failure row its cluster, in order, inside the current transaction.
+    """Give each failure row its cluster and its count of earlier members, in order, inside the current
+    transaction.
 
     For a row with an embedding and no explicit cluster, the nearest earlier failure (pgvector cosine
     distance ``<=>``, among stored rows and the rows before it in this batch) is found; when its
     similarity is at least ``threshold`` the row joins that cluster with ``cluster_confidence`` =
-    similarity, otherwise it starts a new cluster (confidence 1). A transaction-level advisory lock
-    serialises clustering between writers. Returns the new row tuples.
+    similarity, otherwise it starts a new cluster (confidence 1). ``similar_failures_count`` is the number
+    of failures already in the row's cluster (stored, or before it in this batch); stored rows are never
+    updated. A transaction-level advisory lock serialises clustering between writers, so the search and
+    the counts see every earlier writer's rows. Returns the new row tuples.
     """
-    i_emb, i_cluster, i_conf = (
+    i_emb, i_cluster, i_conf, i_count = (
         _failure_index("error_embedding"),
         _failure_index("pattern_cluster_id"),
         _failure_index("cluster_confidence"),
+        _failure_index("similar_failures_count"),
     )
     yield FetchOne("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"arc_eval.failure_clusters.{sql.schema}"])
-    # One round trip for the whole batch: the nearest stored failure of every row that needs a cluster.
     pending = [
         (position, row[i_emb])
         for position, row in enumerate(rows)
         if row[i_cluster] is None and row[i_emb] is not None
     ]
+    given = sorted({row[i_cluster] for row in rows if row[i_cluster] is not None}, key=str)
     stored: dict[int, tuple[uuid.UUID, float]] = {}
-    if pending:
-        yield FetchOne("SELECT set_config('hnsw.ef_search', %s, true)", [str(HNSW_EF_SEARCH)])
+    members: dict[uuid.UUID, int] = {}
+    if pending or given:
+        # One round trip for the whole batch: the nearest stored failure of every row that needs a cluster,
+        # and the size of each cluster found or given (one index-only count per cluster).
+        if pending:
+            yield FetchOne("SELECT set_config('hnsw.ef_search', %s, true)", [str(HNSW_EF_SEARCH)])
         found = yield FetchAll(
-            "SELECT q.position, n.pattern_cluster_id, 1 - (n.error_embedding <=> q.embedding::vector) AS similarity "
-            "FROM unnest(%s::int[], %s::text[]) AS q (position, embedding) "
-            "CROSS JOIN LATERAL ("
-            f"  SELECT pattern_cluster_id, error_embedding FROM {sql.t('failure_patterns')} "
-            "   WHERE error_embedding IS NOT NULL AND pattern_cluster_id IS NOT NULL "
-            "   ORDER BY error_embedding <=> q.embedding::vector LIMIT 1) AS n",
-            [[position for position, _ in pending], [literal for _, literal in pending]],
+            "WITH nearest AS ("
+            "  SELECT q.position, n.pattern_cluster_id,"
+            "         1 - (n.error_embedding <=> q.embedding::vector) AS similarity"
+            "  FROM unnest(%s::int[], %s::text[]) AS q (position, embedding)"
+            "  CROSS JOIN LATERAL ("
+            f"    SELECT pattern_cluster_id, error_embedding FROM {sql.t('failure_patterns')}"
+            "     WHERE error_embedding IS NOT NULL AND pattern_cluster_id IS NOT NULL"
+            "     ORDER BY error_embedding <=> q.embedding::vector LIMIT 1) AS n),"
+            " clusters AS ("
+            "  SELECT pattern_cluster_id FROM nearest UNION SELECT unnest(%s::uuid[]))"
+            " SELECT nearest.position, c.pattern_cluster_id, nearest.similarity,"
+            "        (SELECT count(*) FROM "
+            f"{sql.t('failure_patterns')} AS fp WHERE fp.pattern_cluster_id = c.pattern_cluster_id) AS members"
+            " FROM clusters AS c LEFT JOIN nearest USING (pattern_cluster_id)",
+            [[position for position, _ in pending], [literal for _, literal in pending], given],
         )
-        stored = {
-            r["position"]: (r["pattern_cluster_id"], float(r["similarity"]))
-            for r in found
-            if r["similarity"] is not None
-        }
+        for r in found:
+            members[r["pattern_cluster_id"]] = int(r["members"])
+            if r["position"] is not None and r["similarity"] is not None:
+                stored[r["position"]] = (r["pattern_cluster_id"], float(r["similarity"]))
     seen: list[tuple[list[float], uuid.UUID]] = []
     out = []
     for position, row in enumerate(rows):
@@ -1108,33 +1123,19 @@ def cluster_failures_flow(sql: Sql, rows: list[tuple], threshold: float) -> Flow
             else:
                 row[i_cluster], row[i_conf] = uuid7(), 1.0
             seen.append((vector, row[i_cluster]))
+        if row[i_cluster] is not None:
+            row[i_count] = members.get(row[i_cluster], 0)
+            members[row[i_cluster]] = row[i_count] + 1
         out.append(tuple(row))
     return out
-
-
-def recount_clusters_flow(sql: Sql, cluster_ids: Iterable[uuid.UUID]) -> Flow:
-    """Set ``similar_failures_count`` of every member of the clusters to (cluster size - 1)."""
-    ids = sorted({c for c in cluster_ids if c is not None}, key=str)
-    if not ids:
-        return
-    fp = sql.t("failure_patterns")
-    yield Execute(
-        f"UPDATE {fp} AS fp SET similar_failures_count = s.n - 1 "
-        f"FROM (SELECT pattern_cluster_id, count(*)::int AS n FROM {fp} "
-        "      WHERE pattern_cluster_id = ANY(%s) GROUP BY pattern_cluster_id) AS s "
-        "WHERE fp.pattern_cluster_id = s.pattern_cluster_id AND fp.similar_failures_count IS DISTINCT FROM s.n - 1",
-        [ids],
-    )
 
 
 def write_failures_flow(
     sql: Sql, rows: list[tuple], threshold: float, *, mode: str = "staged", check_ids: frozenset = frozenset()
 ) -> Flow:
-    """Cluster, write (with dead letters) and recount a batch of failure rows."""
+    """Cluster and write (with dead letters) a batch of failure rows."""
     clustered = yield from cluster_failures_flow(sql, rows, threshold)
-    result = yield from write_batch_flow(sql, FAILURE_PATTERNS, clustered, mode=mode, check_ids=check_ids)
-    yield from recount_clusters_flow(sql, (row[_failure_index("pattern_cluster_id")] for row in clustered))
-    return result
+    return (yield from write_batch_flow(sql, FAILURE_PATTERNS, clustered, mode=mode, check_ids=check_ids))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@
             "simulations_scenarios": ["SELECT", "INSERT", "UPDATE (status, started_at, completed_at, retry_count, modal_call_id, modal_execution_logs)"],
             "outcomes": ["SELECT", "INSERT"],
             "tool_usage": ["SELECT", "INSERT"],
-            "failure_patterns": ["SELECT", "INSERT", "UPDATE (similar_failures_count)"],
+            "failure_patterns": ["SELECT", "INSERT"],
             "ingest_dead_letters": ["INSERT"],
         },
         "reader": reader,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import subprocess
 import sys
 import textwrap
@@ -165,6 +166,34 @@ def test_flush_at_interpreter_exit(warehouse, sim) -> None:
     """)
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
     assert count(warehouse, "outcomes", "outcome_id", oid) == 1
+
+
+def test_clients_left_open_at_exit_share_one_wait(make_database, server) -> None:
+    """Four clients still hold rows at exit and the database is gone: they give up within one shared
+    ``retry_timeout``, not one each in turn, log what they could not write, and the process ends."""
+    target = make_database("exit")
+    dbname = target.libpq_env_params()["dbname"]
+    script = textwrap.dedent(f"""
+        import uuid, psycopg
+        from arc_eval import ArcEval
+        clients = [ArcEval({target.conninfo!r}, flush_interval=None, retry_timeout=3) for _ in range(4)]
+        for db in clients:
+            db.record_outcome(simulation_id=uuid.uuid4(), scenario_id="s1", status="success",
+                              reliability_score=1.0, execution_time_ms=1, tokens_used=1, cost_usd=0,
+                              trajectory={{"start_time": "t", "status": "success"}})
+        with psycopg.connect({server.conninfo!r}, autocommit=True) as admin:  # the database goes away
+            admin.execute('ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS false')
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                          [{dbname!r}])
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    failed = re.findall(
+        r"flush at exit failed, 1 rows not written: 1 rows unsent after ([0-9.]+) s", done.stderr
+    )
+    assert len(failed) == 4, done.stderr[-2000:]
+    # Waits as each client reports them: one budget (3 s) shared, where four in turn would take 12 s.
+    assert sum(float(x) for x in failed) < 2 * 3, failed
 
 
 def test_tool_usage_and_failures_use_the_outcome_time(db, sim, warehouse) -> None:

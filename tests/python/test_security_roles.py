@@ -51,7 +51,7 @@ EXPECTED = {
         "simulations_scenarios": {"SELECT", "INSERT", "UPDATE"},
         "outcomes": {"SELECT", "INSERT"},
         "tool_usage": {"SELECT", "INSERT"},
-        "failure_patterns": {"SELECT", "INSERT", "UPDATE"},
+        "failure_patterns": {"SELECT", "INSERT"},
         "ingest_dead_letters": {"INSERT"},
     },
     "writer_b": {"scenarios": {"SELECT"}, "ingest_dead_letters": {"INSERT"}},
