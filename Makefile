@@ -60,6 +60,7 @@ test: setup lint docs
 
 bench: setup
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/failures.py
 	$(BIN)/python bench/rollups.py
 	$(BIN)/python bench/migrate.py
 	$(BIN)/python bench/pages.py

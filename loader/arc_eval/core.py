@@ -1071,7 +1071,12 @@ def cluster_failures_flow(sql: Sql, rows: list[tuple], threshold: float) -> Flow
         _failure_index("cluster_confidence"),
         _failure_index("similar_failures_count"),
     )
-    yield FetchOne("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"arc_eval.failure_clusters.{sql.schema}"])
+    # The lock and the search's ef_search in one round trip: every round trip under the lock holds up
+    # every other writer's failures.
+    yield FetchOne(
+        "SELECT pg_advisory_xact_lock(hashtext(%s)), set_config('hnsw.ef_search', %s, true)",
+        [f"arc_eval.failure_clusters.{sql.schema}", str(HNSW_EF_SEARCH)],
+    )
     pending = [
         (position, row[i_emb])
         for position, row in enumerate(rows)
@@ -1083,8 +1088,6 @@ def cluster_failures_flow(sql: Sql, rows: list[tuple], threshold: float) -> Flow
     if pending or given:
         # One round trip for the whole batch: the nearest stored failure of every row that needs a cluster,
         # and the size of each cluster found or given (one index-only count per cluster).
-        if pending:
-            yield FetchOne("SELECT set_config('hnsw.ef_search', %s, true)", [str(HNSW_EF_SEARCH)])
         found = yield FetchAll(
             "WITH nearest AS ("
             "  SELECT q.position, n.pattern_cluster_id,"

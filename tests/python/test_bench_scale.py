@@ -2,7 +2,7 @@
 
 `bench/scale.py` at 200k outcomes under a statement timeout on every model and on `arc-eval recommend`
 guards against plans that grow faster than the history (it exits non-zero when a statement times out);
-no time is asserted. `bench/vectors.py` runs at a small size.
+no time is asserted. `bench/vectors.py` and `bench/failures.py` run at a small size.
 """
 
 from __future__ import annotations
@@ -74,6 +74,16 @@ def test_vector_benchmark_reports_recall_and_purity(server: Target) -> None:
     recalls = [float(line.split()[2]) for line in out.splitlines() if line.startswith("hnsw ef_search=")]
     assert len(recalls) == 6 and all(0 <= r <= 1 for r in recalls)
     assert "purity" in out
+
+
+def test_failure_benchmark_counts_the_cluster_members(server: Target) -> None:
+    out = _bench(server, "failures.py", *("--members", "2000", "--batch", "3", "--repeat", "3"), timeout=600)
+    # bench/failures.py exits non-zero unless the last failure written counts every earlier member.
+    assert "the last member written counts 2,008 earlier members (checked)" in out
+    ratio = next(
+        line for line in out.splitlines() if line.startswith("(b) 3 failures into a cluster of 2,000")
+    )
+    assert float(ratio.split()[-1]) > 0
 
 
 def _fingerprint(target: Target) -> tuple[str, dict[str, int]]:
