@@ -20,22 +20,34 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
 
 from arc_eval import ArcEval
 from arc_eval.connection import resolve
-from arc_eval.dbt import init_warehouse, raw_schema
+from arc_eval.dbt import raw_schema
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generate import create_database  # noqa: E402  (bench/generate.py)
 
 
-def timed_flushes(db: ArcEval, outcome: tuple[uuid.UUID, object], clusters, batch: int, repeat: int) -> float:
-    """Median seconds of ``repeat`` flushes of ``batch`` failures, the k-th flush into ``clusters(k)``."""
+def timed_flushes(
+    db: ArcEval,
+    outcome: tuple[uuid.UUID, object],
+    cluster_of_flush: Callable[[], uuid.UUID],
+    batch: int,
+    repeat: int,
+) -> float:
+    """Median seconds of ``repeat`` flushes of ``batch`` failures, each flush into ``cluster_of_flush()``."""
     outcome_id, when = outcome
     seconds = []
-    for k in range(repeat):
-        cluster = clusters(k)
+    for _ in range(repeat):
+        cluster = cluster_of_flush()
         for _ in range(batch):
             db.record_failure(
                 outcome_id=outcome_id,
@@ -61,12 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     r = raw_schema()
     dbname = f"arc_eval_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(server.conninfo, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{dbname}"')
         version = admin.execute("SHOW server_version").fetchone()[0]
-    target = server.with_database(dbname)
+    print(f"server: PostgreSQL {version}; database {dbname}", flush=True)
     try:
-        print(f"server: PostgreSQL {version}; database {dbname}", flush=True)
-        init_warehouse(target)
+        target = create_database(server, dbname)
         large = uuid.uuid4()
         with ArcEval(target.conninfo, flush_interval=None) as db:
             config = db.create_configuration("bench-failures", uuid.uuid4())
@@ -96,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
                     [outcome_id, when, large, args.members],
                 )
                 conn.execute(f"VACUUM ANALYZE {r}.failure_patterns")
-            fresh = timed_flushes(db, (outcome_id, when), lambda k: uuid.uuid4(), args.batch, args.repeat)
-            joined = timed_flushes(db, (outcome_id, when), lambda k: large, args.batch, args.repeat)
+            fresh = timed_flushes(db, (outcome_id, when), uuid.uuid4, args.batch, args.repeat)
+            joined = timed_flushes(db, (outcome_id, when), lambda: large, args.batch, args.repeat)
             with psycopg.connect(target.conninfo) as conn:
                 last = conn.execute(
                     f"SELECT max(similar_failures_count) FROM {r}.failure_patterns WHERE pattern_cluster_id = %s",
@@ -108,11 +118,11 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"the last member counts {last} earlier members, expected {expected}")
         print()
         print(f"{'case':<58} {'median flush':>12} {'vs (a)':>7}")
-        print(
-            f"{'(a) ' + str(args.batch) + ' failures into a new cluster':<58} {fresh * 1000:>9.1f} ms {1:>7.2f}"
-        )
-        label = f"(b) {args.batch} failures into a cluster of {args.members:,} members"
-        print(f"{label:<58} {joined * 1000:>9.1f} ms {joined / fresh:>7.2f}")
+        for label, seconds in (
+            (f"(a) {args.batch} failures into a new cluster", fresh),
+            (f"(b) {args.batch} failures into a cluster of {args.members:,} members", joined),
+        ):
+            print(f"{label:<58} {seconds * 1000:>9.1f} ms {seconds / fresh:>7.2f}")
         print(f"\nthe last member written counts {last:,} earlier members (checked)")
     finally:
         with psycopg.connect(server.conninfo, autocommit=True) as admin:

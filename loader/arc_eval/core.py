@@ -1082,7 +1082,7 @@ def cluster_failures_flow(sql: Sql, rows: list[tuple], threshold: float) -> Flow
         for position, row in enumerate(rows)
         if row[i_cluster] is None and row[i_emb] is not None
     ]
-    given = sorted({row[i_cluster] for row in rows if row[i_cluster] is not None}, key=str)
+    given = list({row[i_cluster] for row in rows if row[i_cluster] is not None})
     stored: dict[int, tuple[uuid.UUID, float]] = {}
     members: dict[uuid.UUID, int] = {}
     if pending or given:
@@ -1097,12 +1097,14 @@ def cluster_failures_flow(sql: Sql, rows: list[tuple], threshold: float) -> Flow
             f"    SELECT pattern_cluster_id, error_embedding FROM {sql.t('failure_patterns')}"
             "     WHERE error_embedding IS NOT NULL AND pattern_cluster_id IS NOT NULL"
             "     ORDER BY error_embedding <=> q.embedding::vector LIMIT 1) AS n),"
-            " clusters AS ("
-            "  SELECT pattern_cluster_id FROM nearest UNION SELECT unnest(%s::uuid[]))"
-            " SELECT nearest.position, c.pattern_cluster_id, nearest.similarity,"
-            "        (SELECT count(*) FROM "
-            f"{sql.t('failure_patterns')} AS fp WHERE fp.pattern_cluster_id = c.pattern_cluster_id) AS members"
-            " FROM clusters AS c LEFT JOIN nearest USING (pattern_cluster_id)",
+            # Materialized: each cluster is counted once, however many rows of the batch found it.
+            " sizes AS MATERIALIZED ("
+            "  SELECT c.pattern_cluster_id,"
+            f"        (SELECT count(*) FROM {sql.t('failure_patterns')} AS fp"
+            "          WHERE fp.pattern_cluster_id = c.pattern_cluster_id) AS members"
+            "  FROM (SELECT pattern_cluster_id FROM nearest UNION SELECT unnest(%s::uuid[])) AS c)"
+            " SELECT nearest.position, sizes.pattern_cluster_id, nearest.similarity, sizes.members"
+            " FROM sizes LEFT JOIN nearest USING (pattern_cluster_id)",
             [[position for position, _ in pending], [literal for _, literal in pending], given],
         )
         for r in found:
