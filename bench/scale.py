@@ -301,10 +301,16 @@ def run_one(server: Target, rows: int, args: argparse.Namespace) -> dict[str, ob
     name = f"arc_eval_scale_{uuid.uuid4().hex[:8]}"
     print(f"\n== {rows:,} outcomes: database {name}", flush=True)
     # The dbt vars of every dbt command of the run.
-    dbt_vars = {"tenant_row_security": False} if args.no_row_security else {}
+    dbt_vars: dict[str, object] = {"tenant_row_security": False} if args.no_row_security else {}
+    if args.chunk_interval:
+        dbt_vars["chunk_intervals"] = dict.fromkeys(
+            ("outcomes", "tool_usage", "failure_patterns"), args.chunk_interval
+        )
     target = generate.create_database(server, name, dbt_vars=dbt_vars)
     with psycopg.connect(target.conninfo) as conn:
         print(f"  timescaledb: {capabilities.probe(conn).edition}", flush=True)
+        if args.chunk_interval:
+            print(f"  chunk interval: {args.chunk_interval}", flush=True)
     result: dict[str, object] = {}
     try:
         empty = database_bytes(target)
@@ -437,6 +443,10 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="build the raw schema with var tenant_row_security false: on the community edition the"
         " time-series tables then compress (one tenant per database), and the compression ratio is measured",
+    )
+    parser.add_argument(
+        "--chunk-interval",
+        help="chunk interval of every hypertable (var chunk_intervals; default: the project's)",
     )
     parser.add_argument("--loader-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

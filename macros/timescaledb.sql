@@ -20,13 +20,34 @@
 {% endmacro %}
 
 
+{#- The chunk interval of hypertable `table`: var chunk_intervals (dbt_project.yml), as a quoted SQL interval. -#}
+{% macro arc_eval_chunk_interval(table) %}
+    {%- set intervals = var("chunk_intervals", {}) -%}
+    {%- if intervals is not mapping or table not in intervals -%}
+        {{ exceptions.raise_compiler_error("var chunk_intervals: no interval for '" ~ table ~ "' (expected a mapping of table to interval, as in dbt_project.yml)") }}
+    {%- endif -%}
+    {{ return("interval '" ~ (intervals[table] | string | replace("'", "''")) ~ "'") }}
+{% endmacro %}
+
+
+{#- Sets the chunk interval of hypertable schema.table to chunk_interval (a SQL interval) when it differs:
+    chunks made from then on use it, existing ones keep theirs. Returns true if it changed it. -#}
+{% macro arc_eval_ts_set_chunk_interval(caps, schema, table, chunk_interval) %}
+    {%- if not caps.has_hypertables -%}{{ return(false) }}{%- endif -%}
+    {%- set r = run_query("select time_interval = " ~ chunk_interval ~ " from timescaledb_information.dimensions where hypertable_schema = '" ~ schema ~ "' and hypertable_name = '" ~ table ~ "' and dimension_number = 1") -%}
+    {%- if r.rows | length == 0 or r.rows[0][0] -%}{{ return(false) }}{%- endif -%}
+    {% do run_query("select public.set_chunk_time_interval('" ~ schema ~ "." ~ table ~ "', " ~ chunk_interval ~ ")") %}
+    {{ return(true) }}
+{% endmacro %}
+
+
 {#- Makes schema.table a hypertable on time_column with the given chunk interval. Returns true if it made one. -#}
 {% macro arc_eval_ts_create_hypertable(caps, schema, table, time_column, chunk_interval) %}
     {%- if not arc_eval_ts_available(caps, "hypertables", "outcomes, failure_patterns and tool_usage are plain tables with BRIN indexes on execution_time") -%}
         {{ return(false) }}
     {%- endif -%}
     {%- if arc_eval_ts_is_hypertable(schema, table) -%}{{ return(false) }}{%- endif -%}
-    {% do run_query("select public.create_hypertable('" ~ schema ~ "." ~ table ~ "', '" ~ time_column ~ "', chunk_time_interval => interval '" ~ chunk_interval ~ "', if_not_exists => true, create_default_indexes => false, migrate_data => true)") %}
+    {% do run_query("select public.create_hypertable('" ~ schema ~ "." ~ table ~ "', '" ~ time_column ~ "', chunk_time_interval => " ~ chunk_interval ~ ", if_not_exists => true, create_default_indexes => false, migrate_data => true)") %}
     {{ return(true) }}
 {% endmacro %}
 

@@ -148,7 +148,7 @@ def features(caps: Capabilities) -> list[Feature]:
         Feature(
             "hypertables",
             caps.has_hypertables,
-            "outcomes (1 day chunks), failure_patterns (7 days), tool_usage (1 day)"
+            "outcomes, failure_patterns and tool_usage (chunks of var chunk_intervals)"
             if caps.has_hypertables
             else f"{ts_off}; outcomes, failure_patterns and tool_usage are plain tables with BRIN indexes",
         ),

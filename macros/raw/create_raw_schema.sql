@@ -116,7 +116,9 @@
     {#- 2. Hypertables (before constraints and indexes, so both land on the hypertable). -#}
     {%- for spec in specs if spec.get("chunk_interval") -%}
         {%- if arc_eval_ts_create_hypertable(caps, s, spec.name, spec.time_column, spec.chunk_interval) -%}
-            {%- do changes.append("hypertable " ~ spec.name ~ " (" ~ spec.chunk_interval ~ " chunks)") -%}
+            {%- do changes.append("hypertable " ~ spec.name ~ " (chunks of " ~ spec.chunk_interval ~ ")") -%}
+        {%- elif arc_eval_ts_set_chunk_interval(caps, s, spec.name, spec.chunk_interval) -%}
+            {%- do changes.append("chunk interval " ~ spec.name ~ " (" ~ spec.chunk_interval ~ ", for new chunks)") -%}
         {%- endif -%}
     {%- endfor -%}
 

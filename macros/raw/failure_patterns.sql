@@ -1,5 +1,5 @@
 {#- Raw table `failure_patterns` (seed section 2, table 8): structured failures of outcomes.
-    A hypertable (7 day chunks) where TimescaleDB is present. execution_time is the outcome's execution_time. -#}
+    A hypertable (chunks of var chunk_intervals) where TimescaleDB is present. execution_time is the outcome's execution_time. -#}
 {% macro arc_eval_raw_failure_patterns() %}
 {{ return({
     "name": "failure_patterns",
@@ -38,7 +38,7 @@
         ("idx_failure_patterns_created_brin", "USING brin (created_at) WITH (pages_per_range = 16, autosummarize = on)"),
     ],
     "time_column": "execution_time",
-    "chunk_interval": "7 days",
+    "chunk_interval": arc_eval_chunk_interval("failure_patterns"),
     "compression": {
         "segmentby": "failure_category",
         "orderby": "execution_time DESC, pattern_id, created_at",

@@ -1,5 +1,5 @@
 {#- Raw table `outcomes` (seed section 2, table 7; 9B adds execution_metadata): one row per scenario run.
-    A hypertable (1 day chunks) where TimescaleDB is present. -#}
+    A hypertable (chunks of var chunk_intervals) where TimescaleDB is present. -#}
 {% macro arc_eval_raw_outcomes() %}
 {%- set s = arc_eval_raw_schema_name() -%}
 {{ return({
@@ -51,7 +51,7 @@
         ("idx_outcomes_created_brin", "USING brin (created_at) WITH (pages_per_range = 16, autosummarize = on)"),
     ],
     "time_column": "execution_time",
-    "chunk_interval": "1 day",
+    "chunk_interval": arc_eval_chunk_interval("outcomes"),
     "compression": {
         "segmentby": "scenario_id",
         "orderby": "simulation_id, execution_time DESC, outcome_id, created_at",

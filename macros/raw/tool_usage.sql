@@ -1,5 +1,5 @@
 {#- Raw table `tool_usage` (seed section 2, table 9): per-outcome tool statistics.
-    A hypertable (1 day chunks) where TimescaleDB is present. execution_time is the outcome's execution_time. -#}
+    A hypertable (chunks of var chunk_intervals) where TimescaleDB is present. execution_time is the outcome's execution_time. -#}
 {% macro arc_eval_raw_tool_usage() %}
 {{ return({
     "name": "tool_usage",
@@ -33,7 +33,7 @@
         ("idx_tool_usage_created_brin", "USING brin (created_at) WITH (pages_per_range = 16, autosummarize = on)"),
     ],
     "time_column": "execution_time",
-    "chunk_interval": "1 day",
+    "chunk_interval": arc_eval_chunk_interval("tool_usage"),
     "compression": {
         "segmentby": "tool_name",
         "orderby": "execution_time DESC, usage_id, created_at",

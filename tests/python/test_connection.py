@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -127,3 +128,18 @@ def test_user_vars_are_merged_with_the_raw_schema_var() -> None:
     assert found == {"rollup_lookback": "3 days"}
     rest, found = _split_vars(["run", "--vars=dashboard_window: 7 days"])
     assert (rest, found) == (["run"], {"dashboard_window": "7 days"})
+
+
+def test_reader_sessions_plan_without_jit_or_workers(server: Target) -> None:
+    """The sessions that read the models (the dashboard, the recommender) start with JIT and parallel workers
+    off, and the dashboard's read-only; the server's defaults stay as they are for every other session."""
+    settings = (
+        "select current_setting('jit'), current_setting('max_parallel_workers_per_gather'),"
+        " current_setting('default_transaction_read_only')"
+    )
+    with psycopg.connect(server.conninfo, **connection.reader_kwargs(read_only=True)) as conn:
+        assert conn.execute(settings).fetchone() == ("off", "0", "on")
+    with psycopg.connect(server.conninfo, **connection.reader_kwargs()) as conn:
+        assert conn.execute(settings).fetchone()[1:] == ("0", "off")
+    with psycopg.connect(server.conninfo) as conn:
+        assert conn.execute(settings).fetchone()[1] != "0"

@@ -9,10 +9,12 @@ import pytest
 
 from arc_eval.capabilities import Capabilities
 from arc_eval.connection import Target
+from arc_eval.dbt import DbtError
 from arc_eval.maintain import RETENTION
 from schema_helpers import RAW, capabilities, create_raw_schema
 
-CHUNKS = {"outcomes": "1 day", "failure_patterns": "7 days", "tool_usage": "1 day"}
+# The project's chunk intervals (var chunk_intervals; the seed says 1 day for outcomes and tool_usage).
+CHUNKS = {"outcomes": "7 days", "failure_patterns": "7 days", "tool_usage": "7 days"}
 COMPRESS_AFTER = {"outcomes": "7 days", "failure_patterns": "14 days", "tool_usage": "7 days"}
 # One tenant per database: no row-level security, so the community edition compresses (both at once it refuses).
 UNISOLATED = {"tenant_row_security": False}
@@ -28,7 +30,7 @@ def rows(target: Target, query: str, *params: object) -> list[tuple]:
         return conn.execute(query, params).fetchall()
 
 
-def test_hypertables_have_the_seed_chunk_intervals(warehouse: Target, caps: Capabilities) -> None:
+def test_hypertables_have_the_project_chunk_intervals(warehouse: Target, caps: Capabilities) -> None:
     if not caps.has_timescaledb:
         pytest.skip(f"no hypertables on this server: {caps.timescaledb_reason()}")
     found = rows(
@@ -42,6 +44,34 @@ def test_hypertables_have_the_seed_chunk_intervals(warehouse: Target, caps: Capa
     intervals = {name: (column, str(interval)) for name, column, interval in found}
     expected = {"1 day": "1 day, 0:00:00", "7 days": "7 days, 0:00:00"}
     assert intervals == {t: ("execution_time", expected[i]) for t, i in CHUNKS.items()}
+
+
+def chunk_intervals(target: Target) -> dict[str, str]:
+    found = rows(
+        target,
+        "select hypertable_name, time_interval::text from timescaledb_information.dimensions"
+        " where hypertable_schema = %s",
+        RAW,
+    )
+    return dict(found)
+
+
+def test_chunk_intervals_follow_the_var(make_database, caps: Capabilities, capsys) -> None:
+    """var chunk_intervals sets each hypertable's interval when it is made, and again (for new chunks) when
+    it changes; a var without a table's interval fails, naming the var and the table."""
+    if not caps.has_timescaledb:
+        pytest.skip(f"no hypertables on this server: {caps.timescaledb_reason()}")
+    target = make_database("chunk_intervals")
+    other = {"outcomes": "1 day", "tool_usage": "14 days", "failure_patterns": "7 days"}
+    create_raw_schema(target, {"chunk_intervals": other})
+    assert chunk_intervals(target) == other
+    create_raw_schema(target)  # the project's intervals again
+    assert chunk_intervals(target) == CHUNKS
+    capsys.readouterr()
+    with pytest.raises(DbtError):
+        create_raw_schema(target, {"chunk_intervals": {"tool_usage": "1 day"}})
+    assert "var chunk_intervals: no interval for 'outcomes'" in capsys.readouterr().out
+    assert chunk_intervals(target) == CHUNKS
 
 
 def test_plain_postgresql_has_brin_indexes_on_time_columns(warehouse: Target, caps: Capabilities) -> None:
