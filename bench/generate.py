@@ -16,7 +16,9 @@ What the history looks like:
 - a weekly pattern (weekends at a third of weekday traffic), a daily pattern (traffic peaks in the
   afternoon UTC, with a floor at night) and slow growth over the period;
 - late rows: 1.5% of each day's rows carry an execution time up to three days earlier (they land in
-  older chunks, as a sandbox retrying an upload would);
+  older chunks, as a sandbox retrying an upload would) and belong to the simulation running at that time;
+- ids as the SDK makes them (``arc_eval.ids.uuid7``): UUIDv7 holding the simulation's start or the
+  outcome's execution time, so ids follow time (their other bits come from the seed);
 - tool usage for each expected tool of the scenario (sometimes skipped, sometimes an unexpected extra);
 - a failure pattern per failed or timed-out outcome, in categories and message templates that make about
   twenty clusters.
@@ -93,6 +95,15 @@ def _u(seed: int, stream: int, key: str = "i") -> str:
     )
 
 
+def _uuid7(time: str, key: str) -> str:
+    """SQL for a UUIDv7 as the SDK makes one (``arc_eval.ids.uuid7``): the Unix milliseconds of the
+    timestamptz expression ``time``, then bits of ``md5(key)`` (version 7, RFC 9562 variant)."""
+    return (
+        f"(lpad(to_hex(floor(extract(epoch from {time}) * 1000)::bigint), 12, '0') || '7'"
+        f" || substr(md5({key}), 14, 3) || '8' || substr(md5({key}), 18, 15))::uuid"
+    )
+
+
 def _z(seed: int, stream: int, key: str = "i") -> str:
     """SQL for an approximately standard normal number (sum of four uniforms, centred and scaled)."""
     return "((" + " + ".join(_u(seed, stream + k, key) for k in range(4)) + " - 2.0) * 1.7320508)"
@@ -164,6 +175,11 @@ def _lookup_tables(conn: psycopg.Connection, seed: int, days: int) -> None:
     )
     if conn.execute("select count(*) from bench_scenarios").fetchone()[0] == 0:
         raise RuntimeError("no active scenarios: run the seeds first (arc-eval init)")
+    # The simulations written so far, by start: a late row belongs to the one running at its time.
+    conn.execute(
+        f"create temp table bench_sim_starts as select started_at, simulation_id from {r}.simulations"
+    )
+    conn.execute("create index on bench_sim_starts (started_at)")
 
 
 def _reference_data(conn: psycopg.Connection, seed: int, start: dt.datetime, days: int) -> None:
@@ -223,7 +239,7 @@ def _write_segment(
     # split) its predecessor.
     conn.execute(
         f"""create temp table bench_sims as
-            select s.sim, md5('{seed}/sim/' || s.sim)::uuid as simulation_id, v.version_id, v.quality, v.price
+            select s.sim, v.version_id, v.quality, v.price
             from generate_series(%(sim_base)s::bigint, %(sim_base)s + %(sims)s - 1) as s (sim)
             cross join lateral (
                 select bv.version_id, bv.quality, bv.price from bench_versions as bv
@@ -237,7 +253,7 @@ def _write_segment(
     # A simulation without a predecessor to split towards runs the newest version.
     conn.execute(
         f"""insert into bench_sims
-            select s.sim, md5('{seed}/sim/' || s.sim)::uuid, v.version_id, v.quality, v.price
+            select s.sim, v.version_id, v.quality, v.price
             from generate_series(%(sim_base)s::bigint, %(sim_base)s + %(sims)s - 1) as s (sim)
             cross join lateral (
                 select bv.version_id, bv.quality, bv.price from bench_versions as bv
@@ -248,10 +264,13 @@ def _write_segment(
             where not exists (select from bench_sims as b where b.sim = s.sim)""",
         p,
     )
+    # Ids are UUIDv7 as the SDK makes them: a simulation's holds its start, an outcome's its execution time.
+    sim_id = _uuid7("min(g.execution_time) over (partition by g.sim)", f"'{seed}/sim/' || g.sim")
     late = f"case when {_u(seed, 2)} < {LATE_SHARE} then (1 + {_u(seed, 3)} * 71) * interval '1 hour' else interval '0' end"
     conn.execute(
         f"""create temp table bench_rows as
-            select g.i, bs.simulation_id, sc.scenario_id, sc.tools, sc.duration_ms, g.execution_time - {late}
+            select g.i, g.sim, {sim_id} as simulation_id, {_uuid7(f"g.execution_time - {late}", f"'{seed}/o/' || g.i")}
+                       as outcome_id, sc.scenario_id, sc.tools, sc.duration_ms, g.execution_time - {late}
                        as execution_time, g.execution_time as planned_time,
                    bs.quality - sc.penalty as quality, bs.price, g.u_status, g.z_rel, g.z_dur, g.u_tok
             from (
@@ -284,21 +303,36 @@ def _write_segment(
     running = (
         "case when %(final)s and s.sim >= %(sim_base)s + %(sims)s - 2 then 'running' else 'completed' end"
     )
+    # A late row belongs to the simulation that was running at its execution time (a sandbox uploading it
+    # again later), when the history has one; a simulation records the rows it holds when it is written, so
+    # one that gets late rows afterwards holds more outcomes than its completed_scenarios.
+    conn.execute(
+        """drop table if exists bench_segment_sims;
+           create temp table bench_segment_sims as
+               select sim, simulation_id, min(planned_time) as started_at from bench_rows group by sim, simulation_id;
+           insert into bench_sim_starts select started_at, simulation_id from bench_segment_sims;
+           update bench_rows as b set simulation_id = coalesce((
+               select s.simulation_id from bench_sim_starts as s
+               where s.started_at <= b.execution_time order by s.started_at desc limit 1
+           ), b.simulation_id)
+           where b.execution_time < b.planned_time"""
+    )
     conn.execute(
         f"""insert into {r}.simulations (simulation_id, config_version_id, scenario_set, simulation_name, status,
                 total_scenarios, completed_scenarios, overall_score, total_cost_usd, created_at, started_at,
                 completed_at)
-            select s.simulation_id, s.version_id, rs.scenarios, 'bench ' || s.sim, {running},
+            select ss.simulation_id, s.version_id, rs.scenarios, 'bench ' || s.sim, {running},
                    {OUTCOMES_PER_SIMULATION}, least(rs.n, {OUTCOMES_PER_SIMULATION}), rs.score, rs.cost,
-                   rs.first_time, rs.first_time,
+                   ss.started_at, ss.started_at,
                    case when {running} = 'completed' then rs.last_time end
             from bench_sims as s
+            inner join bench_segment_sims as ss on s.sim = ss.sim
             inner join (
                 select simulation_id, array_agg(distinct scenario_id) as scenarios, count(*)::int as n,
-                       min(planned_time) as first_time, max(planned_time) as last_time,
-                       avg((status = 'success')::int)::real as score, 0::real as cost
+                       max(execution_time) as last_time, avg((status = 'success')::int)::real as score,
+                       0::real as cost
                 from bench_rows group by simulation_id
-            ) as rs on s.simulation_id = rs.simulation_id""",
+            ) as rs on ss.simulation_id = rs.simulation_id""",
         p | {"final": final},
     )
     reliability = "least(1, greatest(0, case when status = 'success' then quality + 0.12 * z_rel else 0.15 * abs(z_rel) end))"
@@ -307,7 +341,7 @@ def _write_segment(
     conn.execute(
         f"""insert into {r}.outcomes (outcome_id, simulation_id, scenario_id, execution_time, status,
                 reliability_score, execution_time_ms, tokens_used, cost_usd, trajectory, retry_count, error_category)
-            select md5('{seed}/o/' || i)::uuid, simulation_id, scenario_id, execution_time, status,
+            select outcome_id, simulation_id, scenario_id, execution_time, status,
                    {reliability}, {duration}, {tokens}, {tokens} / 1000.0 * price,
                    jsonb_build_object('start_time', execution_time, 'status', status), 0,
                    case when status = 'timeout' then 'timeout' end
@@ -319,7 +353,7 @@ def _write_segment(
     conn.execute(
         f"""insert into {r}.tool_usage (usage_id, outcome_id, execution_time, tool_name, call_count, avg_duration_ms,
                 success_rate, total_cost_usd)
-            select md5('{seed}/t/' || i || '/' || t.n)::uuid, md5('{seed}/o/' || i)::uuid, execution_time, t.tool,
+            select md5('{seed}/t/' || i || '/' || t.n)::uuid, outcome_id, execution_time, t.tool,
                    1 + (hashint8extended(i + t.n, {seed * 1000 + 40}) & 3),
                    20 + 400 * {_u(seed, 41, "i + t.n")},
                    case when status = 'success' then 1 else round({_u(seed, 42, "i + t.n")}::numeric, 2) end,
@@ -364,14 +398,14 @@ def _write_failures(conn: psycopg.Connection, seed: int) -> None:
     conn.execute(
         f"""insert into {r}.failure_patterns (pattern_id, outcome_id, execution_time, failure_type, failure_category,
                 error_message, pattern_cluster_id, cluster_confidence, similar_failures_count)
-            select md5('{seed}/f/' || f.i)::uuid, md5('{seed}/o/' || f.i)::uuid, f.execution_time,
+            select md5('{seed}/f/' || f.i)::uuid, f.outcome_id, f.execution_time,
                    initcap(replace(f.category, '_', ' ')) || 'Failure', f.category,
                    replace(replace(c.template, '{{tool}}', coalesce(f.tools[1], 'web_search')),
                            '{{n}}', ((hashint8extended(f.i, {seed * 1000 + 52}) & 255) + 1)::text),
                    case when {_u(seed, 53, "f.i")} < 0.9 then c.cluster_id end,
                    case when {_u(seed, 53, "f.i")} < 0.9 then 0.6 + 0.4 * {_u(seed, 54, "f.i")} end, 0
             from (
-                select i, execution_time, tools,
+                select i, outcome_id, execution_time, tools,
                        case when status = 'timeout' then 'timeout' else case {category} else 'sandbox_error' end end
                            as category
                 from bench_rows where status in ('error', 'timeout')

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from .connection import READER_OPTIONS, Target, data_dir, private_dir, write_private
+from .connection import PLANNER_OPTIONS, Target, data_dir, private_dir, write_private
 from .settings import ANALYTICS_SCHEMA, RAW_SCHEMA, analytics_schema, raw_schema  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
@@ -162,9 +162,9 @@ def run(
     if quiet:
         cli_args = ["--quiet", *cli_args]
     env = target.libpq_env()
-    # JIT off in dbt's sessions as in the readers' (connection.READER_OPTIONS): building a table from the
+    # JIT off in dbt's sessions as in the readers' (connection.PLANNER_OPTIONS): building a table from the
     # live models with JIT on compiled for seconds a plan that runs in milliseconds.
-    env["PGOPTIONS"] = " ".join(filter(None, [os.environ.get("PGOPTIONS"), READER_OPTIONS]))
+    env["PGOPTIONS"] = " ".join(filter(None, [os.environ.get("PGOPTIONS"), PLANNER_OPTIONS]))
     env.setdefault("ARC_EVAL_TARGET", os.environ.get("ARC_EVAL_TARGET", "dev"))
     env.setdefault("DBT_USE_COLORS", "true" if _colour() else "false")
     # dbt's anonymous usage events go to an outside server: off unless the user turns them on.

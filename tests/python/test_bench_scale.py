@@ -7,6 +7,7 @@ no time is asserted. `bench/vectors.py` and `bench/failures.py` run at a small s
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from arc_eval import dbt
+from arc_eval import core, dbt
 from arc_eval.connection import Target
 
 pytestmark = pytest.mark.slow
@@ -86,6 +87,10 @@ def test_failure_benchmark_counts_the_cluster_members(server: Target) -> None:
     assert float(ratio.split()[-1]) > 0
 
 
+def _to_ms(t: dt.datetime) -> dt.datetime:
+    return t.replace(microsecond=t.microsecond // 1000 * 1000)
+
+
 def _fingerprint(target: Target) -> tuple[str, dict[str, int]]:
     r = dbt.raw_schema()
     with psycopg.connect(target.conninfo) as conn:
@@ -103,11 +108,21 @@ def _fingerprint(target: Target) -> tuple[str, dict[str, int]]:
                   (select count(*) from {r}.failure_patterns as fp where not exists (
                       select from {r}.outcomes as o
                       where o.outcome_id = fp.outcome_id and o.execution_time = fp.execution_time)) as orphans,
-                  (select count(*) from {r}.outcomes as o join {r}.simulations as s using (simulation_id)
-                   where o.execution_time < s.started_at) as late,
+                  (select count(*) from {r}.simulations as s
+                   where s.completed_scenarios < (select count(*) from {r}.outcomes as o
+                                              where o.simulation_id = s.simulation_id)) as late,
+
                   (select count(*) from {r}.outcomes where status in ('error', 'timeout')) as failed"""
         ).fetchone()
-    return digest, dict(
+        ids = conn.execute(
+            f"select o.outcome_id, o.execution_time, s.simulation_id, s.started_at"
+            f" from {r}.outcomes as o join {r}.simulations as s using (simulation_id)"
+        ).fetchall()
+    untimed = sum(
+        core.time_of_id(oid) != _to_ms(t) or core.time_of_id(sid) != _to_ms(started)
+        for oid, t, sid, started in ids
+    )
+    return digest, {"untimed_ids": untimed} | dict(
         zip(
             ("outcomes", "scenarios", "versions", "failures", "tool_usage", "orphans", "late", "failed"),
             facts,
@@ -132,4 +147,9 @@ def test_generator_is_reproducible_from_its_seed(make_database: Callable[[str], 
     assert facts["orphans"] == 0
     assert facts["failures"] == facts["failed"] > 0, "one failure pattern per failed or timed-out outcome"
     assert facts["tool_usage"] > facts["outcomes"]
-    assert facts["late"] > 0, "some rows arrive with the batch of a later simulation (late rows)"
+    assert facts["late"] > 0, (
+        "late rows join the simulation running at their time, which then holds more rows"
+    )
+    assert facts["untimed_ids"] == 0, (
+        "ids are UUIDv7 holding the outcome's execution time, the simulation's start"
+    )

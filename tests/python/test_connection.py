@@ -132,14 +132,16 @@ def test_user_vars_are_merged_with_the_raw_schema_var() -> None:
 
 def test_reader_sessions_plan_without_jit_or_workers(server: Target) -> None:
     """The sessions that read the models (the dashboard, the recommender) start with JIT and parallel workers
-    off, and the dashboard's read-only; the server's defaults stay as they are for every other session."""
+    off and a random page read at 1.1, and the dashboard's read-only; the server's defaults stay as they are
+    for every other session."""
     settings = (
         "select current_setting('jit'), current_setting('max_parallel_workers_per_gather'),"
-        " current_setting('default_transaction_read_only')"
+        " current_setting('default_transaction_read_only'), current_setting('random_page_cost')"
     )
     with psycopg.connect(server.conninfo, **connection.reader_kwargs(read_only=True)) as conn:
-        assert conn.execute(settings).fetchone() == ("off", "0", "on")
+        assert conn.execute(settings).fetchone() == ("off", "0", "on", "1.1")
     with psycopg.connect(server.conninfo, **connection.reader_kwargs()) as conn:
-        assert conn.execute(settings).fetchone()[1:] == ("0", "off")
+        assert conn.execute(settings).fetchone()[1:] == ("0", "off", "1.1")
     with psycopg.connect(server.conninfo) as conn:
-        assert conn.execute(settings).fetchone()[1] != "0"
+        defaults = conn.execute(settings).fetchone()
+        assert defaults[1] != "0" and defaults[3] != "1.1"
