@@ -11,8 +11,8 @@ history with ``bench/generate.py`` (in the server, from a seed), runs ``VACUUM (
   tables the pages read only for one scenario, ``arc_eval.web.queries.PER_SCENARIO_TABLES``, filtered to
   the scenario with the most rows: the
   server's work and the wire, not Python's decoding) after one warm-up (target: 200 ms), in a session
-  with the readers' settings (``arc_eval.connection.READER_OPTIONS``: JIT off, as the dashboard and the
-  recommender connect);
+  with the readers' settings (``arc_eval.connection.READER_OPTIONS``: JIT and parallel workers off, a
+  random page read costed at 1.1, as the dashboard and the recommender connect);
 - ``arc-eval recommend --provider rules`` end to end, in a subprocess (target: 30 s);
 - ``arc-eval refresh`` after appending 1% more outcomes, in a process that refreshes repeatedly
   (``--every``) and as one command in a new process, against ``arc-eval dbt run`` with the rollups rebuilt
