@@ -269,9 +269,10 @@ def _write_segment(
     late = f"case when {_u(seed, 2)} < {LATE_SHARE} then (1 + {_u(seed, 3)} * 71) * interval '1 hour' else interval '0' end"
     conn.execute(
         f"""create temp table bench_rows as
-            select g.i, g.sim, {sim_id} as simulation_id, {_uuid7(f"g.execution_time - {late}", f"'{seed}/o/' || g.i")}
-                       as outcome_id, sc.scenario_id, sc.tools, sc.duration_ms, g.execution_time - {late}
-                       as execution_time, g.execution_time as planned_time,
+            select g.i, g.sim, {sim_id} as simulation_id,
+                   {_uuid7("g.execution_time - g.late_by", f"'{seed}/o/' || g.i")} as outcome_id,
+                   sc.scenario_id, sc.tools, sc.duration_ms, g.execution_time - g.late_by as execution_time,
+                   g.execution_time as planned_time,
                    bs.quality - sc.penalty as quality, bs.price, g.u_status, g.z_rel, g.z_dur, g.u_tok
             from (
                 select i, %(sim_base)s + (i - %(first)s) / {OUTCOMES_PER_SIMULATION} as sim,
@@ -279,6 +280,7 @@ def _write_segment(
                            + ((i - %(first)s - (%(bounds)s::int[])[h + 1]) + {_u(seed, 1)})
                              / greatest(1, (%(bounds)s::int[])[h + 2] - (%(bounds)s::int[])[h + 1])
                              * %(slot)s * interval '1 second' as execution_time,
+                       {late} as late_by,
                        floor(power({_u(seed, 4)}, 1.6) * {n_scenarios})::int as k,
                        {_u(seed, 5)} as u_status, {_z(seed, 10)} as z_rel, {_z(seed, 20)} as z_dur,
                        {_u(seed, 6)} as u_tok

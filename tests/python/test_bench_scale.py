@@ -111,7 +111,6 @@ def _fingerprint(target: Target) -> tuple[str, dict[str, int]]:
                   (select count(*) from {r}.simulations as s
                    where s.completed_scenarios < (select count(*) from {r}.outcomes as o
                                               where o.simulation_id = s.simulation_id)) as late,
-
                   (select count(*) from {r}.outcomes where status in ('error', 'timeout')) as failed"""
         ).fetchone()
         ids = conn.execute(
