@@ -154,10 +154,10 @@
 {% endmacro %}
 
 
-{% macro arc_eval_rollup_columns_changed(relation, sql) %}
-    {#- True when the existing relation's column names differ from the model's (the model was edited):
-        the rollup is then rebuilt rather than patched. -#}
-    {%- set existing = adapter.get_columns_in_relation(relation) | map(attribute='name') | list -%}
+{% macro arc_eval_rollup_columns_changed(relation, columns, sql) %}
+    {#- True when the existing relation's column names (`columns`, from get_columns_in_relation) differ from
+        the model's (the model was edited): the rollup is then rebuilt rather than patched. -#}
+    {%- set existing = columns | map(attribute='name') | list -%}
     {%- set wanted = get_columns_in_query(sql) | list -%}
     {%- if existing != wanted -%}
         {{ log("arc_eval: " ~ relation ~ " columns changed (" ~ existing | join(', ') ~ " -> "
@@ -577,8 +577,9 @@
     {%- set policy = config.get('refresh_policy', {}) -%}
     {%- set mode = arc_eval_rollup_mode(explain=true) -%}
     {%- set kind = arc_eval_relation_kind(this) -%}
+    {%- set existing_columns = adapter.get_columns_in_relation(this) if kind is not none else [] -%}
     {%- set rebuild = arc_eval_rollup_rebuild()
-        or (kind is not none and arc_eval_rollup_columns_changed(this, sql)) -%}
+        or (kind is not none and arc_eval_rollup_columns_changed(this, existing_columns, sql)) -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
@@ -633,7 +634,7 @@
         {%- set log_relation = ingest_log.relation if logged_sources else none -%}
         {%- set prune_log = ingest_log if logged_sources else none -%}
         {% do arc_eval_rollup_ensure_state(state) %}
-        {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='quoted') | join(', ')
+        {%- set columns = existing_columns | map(attribute='quoted') | join(', ')
             if kind == 'table' and not rebuild else none -%}
         {%- set started = modules.datetime.datetime.now() -%}
         {%- set position = arc_eval_rollup_position(state, log_relation, logged_sources, raw_time_column, this,

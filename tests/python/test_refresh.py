@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from arc_eval import dbt
-from arc_eval.connection import Target
+from arc_eval.connection import Target, data_dir
 from models_helpers import (
     NO_MARGIN,
     assert_same_rows,
@@ -149,6 +149,33 @@ def test_a_first_refresh_builds_every_model(make_database: Callable[[str], Targe
     assert dbt.refresh(target, quiet=True) == _all_models(target)
     with psycopg.connect(target.conninfo) as conn:
         assert set(_all_models(target)) <= set(_relations(conn))
+
+
+def test_a_refresh_keeps_the_last_builds_artifacts_and_logs_results_not_statements(
+    built: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = data_dir()
+    dbt.run(["run", "--select", "dashboard_version_lineage"], built, quiet=True)
+    artifacts = {
+        name: (work / "dbt-target" / name).read_bytes() for name in ("manifest.json", "run_results.json")
+    }
+    log = work / "dbt-logs" / "dbt.log"
+
+    def logged_by_refresh() -> str:
+        size = log.stat().st_size
+        dbt.refresh(built, quiet=True)
+        with log.open() as f:
+            f.seek(size)
+            return f.read()
+
+    monkeypatch.delenv("DBT_LOG_LEVEL_FILE", raising=False)
+    lines = logged_by_refresh()
+    assert "arc_eval: rollup " in lines and "[info ]" in lines
+    assert "[debug]" not in lines, "the statements of a refresh stay out of the log file"
+    for name, content in artifacts.items():
+        assert (work / "dbt-target" / name).read_bytes() == content, f"{name}: a refresh writes no artifact"
+    monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")
+    assert "[debug]" in logged_by_refresh(), "DBT_LOG_LEVEL_FILE chooses the level"
 
 
 def _all_models(target: Target) -> list[str]:
