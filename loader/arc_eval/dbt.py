@@ -7,9 +7,11 @@ Follows elementary's discipline: dbt is driven through ``dbtRunner``, success is
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
+import pickle
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -191,6 +193,53 @@ def parse(target: Target, *, dbt_vars: Mapping[str, Any] | None = None) -> Any:
     return run(["parse", "--no-write-json"], target, quiet=True, dbt_vars=dbt_vars).result
 
 
+MANIFEST_CACHE = "manifest-cache.pickle"
+
+
+def cached_parse(target: Target, *, dbt_vars: Mapping[str, Any] | None = None) -> Any:
+    """:func:`parse`, kept between processes: the manifest is stored in the data folder (a private folder,
+    pickled) under a key of everything it is made from (the project's files by :func:`project_stamp`, the
+    dbt profile, the target but its password, the vars, the dbt and arc-eval versions) and read back while
+    the key holds: a fifth of a second, where a parse takes two. Any other key, or a file that does not
+    read back, parses again and replaces it."""
+    path = data_dir() / MANIFEST_CACHE
+    key = _manifest_key(target, dbt_vars)
+    try:
+        with path.open("rb") as handle:
+            info = os.fstat(handle.fileno())
+            # unpickling runs what the file says: only a file of this user that no one else may write
+            if info.st_uid == os.getuid() and not info.st_mode & 0o022 and pickle.load(handle) == key:
+                return pickle.load(handle)
+    except FileNotFoundError:
+        pass
+    except Exception as exc:  # a truncated or foreign file, a class dbt no longer has: parse again
+        log.info("the stored manifest does not read back (%s); parsing the project", type(exc).__name__)
+    manifest = parse(target, dbt_vars=dbt_vars)
+    partial = path.with_name(f"{path.name}.{os.getpid()}")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        pickle.dump(key, handle)
+        pickle.dump(manifest, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(partial, path)  # whole or not at all, for a refresh starting meanwhile
+    return manifest
+
+
+def _manifest_key(target: Target, dbt_vars: Mapping[str, Any] | None) -> str:
+    from importlib.metadata import version
+
+    profile = profiles_dir() / "profiles.yml"
+    parts = {
+        "project": [str(project_dir()), *project_stamp()],
+        "profile": hashlib.sha256(profile.read_bytes()).hexdigest() if profile.is_file() else None,
+        "target": {k: v for k, v in target.libpq_env().items() if k != "PGPASSWORD"},
+        "dbt_target": os.environ.get("ARC_EVAL_TARGET", "dev"),
+        "vars": {"raw_schema": raw_schema(), **(dbt_vars or {})},
+        "versions": [version(name) for name in ("dbt-core", "dbt-postgres", "arc-eval")],
+        "python": sys.version,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
 # The files a parse reads; when none is newer, a manifest parsed earlier still holds.
 PROJECT_FILES = ("dbt_project.yml", "selectors.yml", "models", "macros", "seeds", "tests/dbt")
 
@@ -223,7 +272,8 @@ def refresh(
     dropped with it), and returns their names.
     Other views read their sources when queried, so they need a run only when the project changes: after
     an upgrade or an edit, run ``dbt run`` or ``dbt build``. ``manifest``: one from :func:`parse` with the
-    same vars (a process that refreshes repeatedly parses once).
+    same vars (a process that refreshes repeatedly parses once); without it, the one :func:`cached_parse`
+    stored, or a parse when the project or the vars changed since.
 
     A refresh writes no artifacts (manifest.json, run_results.json: serialising them took a second of each
     turn, more in a new process, and would replace those of the last ``dbt run`` or ``build``) and logs to
@@ -235,7 +285,7 @@ def refresh(
 
 
 def _refresh(target: Target, *, quiet: bool, dbt_vars: Mapping[str, Any] | None, manifest: Any) -> list[str]:
-    manifest = manifest or parse(target, dbt_vars=dbt_vars)
+    manifest = manifest or cached_parse(target, dbt_vars=dbt_vars)
     built: set[str] = set()
 
     def build_missing() -> None:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
+import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -176,6 +178,58 @@ def test_a_refresh_keeps_the_last_builds_artifacts_and_logs_results_not_statemen
         assert (work / "dbt-target" / name).read_bytes() == content, f"{name}: a refresh writes no artifact"
     monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")
     assert "[debug]" in logged_by_refresh(), "DBT_LOG_LEVEL_FILE chooses the level"
+
+
+def test_a_new_process_reads_the_stored_manifest_until_what_it_is_made_from_changes(
+    built: Target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    for name in (*dbt.PROJECT_FILES, "profiles.yml.example"):
+        source = dbt.project_dir() / name
+        if source.is_dir():
+            shutil.copytree(source, project / name)
+        else:
+            (project / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, project / name)
+    monkeypatch.setenv("ARC_EVAL_PROJECT_DIR", str(project))
+    monkeypatch.setenv("ARC_EVAL_DATA_DIR", str(tmp_path / "data"))
+    parses: list[object] = []
+    real_parse = dbt.parse
+
+    def counted_parse(target: Target, **kwargs: object) -> object:
+        parses.append(kwargs.get("dbt_vars"))
+        return real_parse(target, **kwargs)
+
+    monkeypatch.setattr(dbt, "parse", counted_parse)
+
+    def models(manifest: object) -> set[str]:
+        return {n.name for n in manifest.nodes.values() if n.resource_type == "model"}
+
+    first = dbt.cached_parse(built)
+    stored = tmp_path / "data" / dbt.MANIFEST_CACHE
+    assert len(parses) == 1 and stored.is_file()
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600, "the manifest holds the project's SQL: private"
+    again = dbt.cached_parse(built)
+    assert len(parses) == 1, "read back, not parsed"
+    assert models(again) == models(first) and "outcome_stats_hourly" in models(again)
+    assert again.nodes.keys() == first.nodes.keys() and again.macros.keys() == first.macros.keys()
+
+    (project / "models" / "zz_probe.sql").write_text("select 1 as probe\n")
+    assert "zz_probe" in models(dbt.cached_parse(built)), "a model added since is in the manifest"
+    assert len(parses) == 2
+    dbt.cached_parse(built, dbt_vars={"rollup_lookback": "2 hours"})
+    assert parses[-1] == {"rollup_lookback": "2 hours"}, "other vars, another manifest"
+    dbt.cached_parse(built.with_database("postgres"))
+    assert len(parses) == 4, "another database, another manifest (the relations name it)"
+    stored.chmod(0o666)
+    dbt.cached_parse(built)
+    assert len(parses) == 5, "a file others may write is not unpickled"
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600, "and is replaced"
+    stored.write_bytes(b"not a pickle")
+    assert "zz_probe" in models(dbt.cached_parse(built)), "a file that does not read back is parsed again"
+    assert len(parses) == 6
+    dbt.cached_parse(built)
+    assert len(parses) == 6
 
 
 def _all_models(target: Target) -> list[str]:

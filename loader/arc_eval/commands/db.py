@@ -130,7 +130,7 @@ def refresh_command(args: argparse.Namespace) -> int:
         began = time.monotonic()
         try:
             if stamp != (now := dbt.project_stamp()):
-                manifest, stamp = dbt.parse(target, dbt_vars=dbt_vars), now
+                manifest, stamp = dbt.cached_parse(target, dbt_vars=dbt_vars), now
             _report(dbt.refresh(target, quiet=True, dbt_vars=dbt_vars, manifest=manifest))
             print(f"{_clock()} refreshed in {time.monotonic() - began:.1f} s", flush=True)
         except (dbt.DbtError, connection.ConnectionError, psycopg.Error) as exc:
