@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -199,9 +200,10 @@ MANIFEST_CACHE = "manifest-cache.pickle"
 def cached_parse(target: Target, *, dbt_vars: Mapping[str, Any] | None = None) -> Any:
     """:func:`parse`, kept between processes: the manifest is stored in the data folder (a private folder,
     pickled) under a key of everything it is made from (the project's files by :func:`project_stamp`, the
-    dbt profile, the target but its password, the vars, the dbt and arc-eval versions) and read back while
-    the key holds: a fifth of a second, where a parse takes two. Any other key, or a file that does not
-    read back, parses again and replaces it."""
+    dbt profile and the variables it reads but passwords, so the database and the schemas, the vars, the
+    dbt and arc-eval versions) and read back while the key holds: a fifth of a second, where a parse takes
+    two. Any other key, or a file that does not read back, parses again and replaces it; a manifest that
+    cannot be stored is only parsed again next time."""
     path = data_dir() / MANIFEST_CACHE
     key = _manifest_key(target, dbt_vars)
     try:
@@ -216,11 +218,15 @@ def cached_parse(target: Target, *, dbt_vars: Mapping[str, Any] | None = None) -
         log.info("the stored manifest does not read back (%s); parsing the project", type(exc).__name__)
     manifest = parse(target, dbt_vars=dbt_vars)
     partial = path.with_name(f"{path.name}.{os.getpid()}")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        pickle.dump(key, handle)
-        pickle.dump(manifest, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(partial, path)  # whole or not at all, for a refresh starting meanwhile
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            pickle.dump(key, handle)
+            pickle.dump(manifest, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(partial, path)  # whole or not at all, for a refresh starting meanwhile
+    except (OSError, pickle.PicklingError) as exc:  # not stored: the next process parses, nothing else
+        log.warning("the manifest was not stored (%s); the next refresh parses the project", exc)
+        partial.unlink(missing_ok=True)
     return manifest
 
 
@@ -228,11 +234,15 @@ def _manifest_key(target: Target, dbt_vars: Mapping[str, Any] | None) -> str:
     from importlib.metadata import version
 
     profile = profiles_dir() / "profiles.yml"
+    text = profile.read_text(encoding="utf-8") if profile.is_file() else ""
+    # what the profile reads from the environment as dbt runs (run() puts the target's PG* variables in
+    # it), the analytics schema among them; secrets left out (they name no relation)
+    env = {"ARC_EVAL_TARGET": "dev", **os.environ, **target.libpq_env()}
+    names = sorted(set(re.findall(r"env_var\(\s*['\"]+(\w+)", text)))  # quotes doubled in YAML
     parts = {
         "project": [str(project_dir()), *project_stamp()],
-        "profile": hashlib.sha256(profile.read_bytes()).hexdigest() if profile.is_file() else None,
-        "target": {k: v for k, v in target.libpq_env().items() if k != "PGPASSWORD"},
-        "dbt_target": os.environ.get("ARC_EVAL_TARGET", "dev"),
+        "profile": hashlib.sha256(text.encode()).hexdigest(),
+        "environment": {name: env.get(name) for name in names if "PASSWORD" not in name},
         "vars": {"raw_schema": raw_schema(), **(dbt_vars or {})},
         "versions": [version(name) for name in ("dbt-core", "dbt-postgres", "arc-eval")],
         "python": sys.version,

@@ -221,15 +221,26 @@ def test_a_new_process_reads_the_stored_manifest_until_what_it_is_made_from_chan
     assert parses[-1] == {"rollup_lookback": "2 hours"}, "other vars, another manifest"
     dbt.cached_parse(built.with_database("postgres"))
     assert len(parses) == 4, "another database, another manifest (the relations name it)"
+    monkeypatch.setenv("ARC_EVAL_SCHEMA", "arc_eval_elsewhere")
+    elsewhere = dbt.cached_parse(built)
+    assert len(parses) == 5, "the profile's variables are part of the key"
+    schemas = {n.schema for n in elsewhere.nodes.values() if n.name == "outcome_stats_hourly"}
+    assert schemas == {"arc_eval_elsewhere"}
+    monkeypatch.delenv("ARC_EVAL_SCHEMA")
+    dbt.cached_parse(built)
+    assert len(parses) == 6, "the file held the other schema's manifest"
+    monkeypatch.setenv("TIMESCALEDB_PASSWORD", "a-new-password")
+    dbt.cached_parse(built)
+    assert len(parses) == 6, "passwords are not part of the key: a new one names no other relation"
     stored.chmod(0o666)
     dbt.cached_parse(built)
-    assert len(parses) == 5, "a file others may write is not unpickled"
+    assert len(parses) == 7, "a file others may write is not unpickled"
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600, "and is replaced"
     stored.write_bytes(b"not a pickle")
     assert "zz_probe" in models(dbt.cached_parse(built)), "a file that does not read back is parsed again"
-    assert len(parses) == 6
+    assert len(parses) == 8
     dbt.cached_parse(built)
-    assert len(parses) == 6
+    assert len(parses) == 8
 
 
 def _all_models(target: Target) -> list[str]:
