@@ -160,7 +160,7 @@ def run(
     args, user_vars = _split_vars(args)
     cli_args = [*args, "--project-dir", str(project), "--profiles-dir", str(profiles_dir())]
     if args and args[0] not in NO_VARS_COMMANDS:
-        merged = {"raw_schema": raw_schema(), **user_vars, **(dbt_vars or {})}
+        merged = _project_vars(user_vars, dbt_vars)
         cli_args += ["--vars", json.dumps(merged)]
     if quiet:
         cli_args = ["--quiet", *cli_args]
@@ -187,6 +187,14 @@ def run(
         detail = f": {result.exception}" if result.exception else ""
         raise DbtError(f"`dbt {' '.join(args)}` failed{detail}")
     return result
+
+
+def _project_vars(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The vars dbt gets: the raw schema arc-eval chose, then each layer over the one before."""
+    merged: dict[str, Any] = {"raw_schema": raw_schema()}
+    for layer in layers:
+        merged.update(layer or {})
+    return merged
 
 
 def parse(target: Target, *, dbt_vars: Mapping[str, Any] | None = None) -> Any:
@@ -217,16 +225,10 @@ def cached_parse(target: Target, *, dbt_vars: Mapping[str, Any] | None = None) -
     except Exception as exc:  # a truncated or foreign file, a class dbt no longer has: parse again
         log.info("the stored manifest does not read back (%s); parsing the project", type(exc).__name__)
     manifest = parse(target, dbt_vars=dbt_vars)
-    partial = path.with_name(f"{path.name}.{os.getpid()}")
-    try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            pickle.dump(key, handle)
-            pickle.dump(manifest, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(partial, path)  # whole or not at all, for a refresh starting meanwhile
+    try:  # whole or not at all, for a refresh starting meanwhile
+        write_private(path, pickle.dumps(key) + pickle.dumps(manifest, protocol=pickle.HIGHEST_PROTOCOL))
     except (OSError, pickle.PicklingError) as exc:  # not stored: the next process parses, nothing else
         log.warning("the manifest was not stored (%s); the next refresh parses the project", exc)
-        partial.unlink(missing_ok=True)
     return manifest
 
 
@@ -243,7 +245,7 @@ def _manifest_key(target: Target, dbt_vars: Mapping[str, Any] | None) -> str:
         "project": [str(project_dir()), *project_stamp()],
         "profile": hashlib.sha256(text.encode()).hexdigest(),
         "environment": {name: env.get(name) for name in names if "PASSWORD" not in name},
-        "vars": {"raw_schema": raw_schema(), **(dbt_vars or {})},
+        "vars": _project_vars(dbt_vars),
         "versions": [version(name) for name in ("dbt-core", "dbt-postgres", "arc-eval")],
         "python": sys.version,
     }
