@@ -418,7 +418,7 @@ def _write_failures(conn: psycopg.Connection, seed: int) -> None:
     )
 
 
-KEPT_HOURS = 2  # the hours before the current one left empty for appends (one per measured refresh)
+KEPT_HOURS = 3  # the hours before the current one left empty for appends (one per measured refresh)
 
 
 def history_period(conn: psycopg.Connection, days: int) -> tuple[dt.datetime, dt.datetime, list[int]]:

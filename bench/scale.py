@@ -15,8 +15,9 @@ history with ``bench/generate.py`` (in the server, from a seed), runs ``VACUUM (
   random page read costed at 1.1, as the dashboard and the recommender connect);
 - ``arc-eval recommend --provider rules`` end to end, in a subprocess (target: 30 s);
 - ``arc-eval refresh`` after appending 1% more outcomes, in a process that refreshes repeatedly
-  (``--every``) and as one command in a new process, against ``arc-eval dbt run`` with the rollups rebuilt
-  whole (target: 5%; each counted from its start, dbt's fixed work included);
+  (``--every``) and as one command in a new process, both running the stored plans, and as one command
+  through dbt (the first after a build or an edit), against ``arc-eval dbt run`` with the rollups rebuilt
+  whole (target: 5%; each counted from its start, fixed work included);
 - disk per million outcomes (database size after the history minus before, over N / 1M); on the community
   edition with ``--no-row-security`` (row-level security and compression exclude each other there) the raw
   schema's compression policies are then run, and the compression ratio of ``outcomes``
@@ -56,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import generate  # noqa: E402  (bench/generate.py, next to this file)
 
 from arc_eval import capabilities, connection, dbt  # noqa: E402
-from arc_eval.connection import Target, resolve  # noqa: E402
+from arc_eval.connection import Target, data_dir, resolve  # noqa: E402
 from arc_eval.web.queries import PER_SCENARIO_TABLES  # noqa: E402
 
 INTERNAL_PREFIXES = ("stg_", "int_", "arc_eval_")
@@ -178,25 +179,33 @@ def run_recommend(target: Target, timeout: str) -> float | str:
 
 
 def measure_refresh(target: Target, state: dict[str, object], rows: int, dbt_vars: dict) -> dict[str, float]:
-    """``arc-eval refresh`` after appending ``rows`` outcomes, twice, each time into an hour of its own: in a
-    process that refreshes repeatedly (``--every``: dbt imported and the project parsed before), and as one
-    command (a process started for it, as from cron); then ``arc-eval dbt run`` with every rollup rebuilt,
-    the full refresh. Each is timed from its start, dbt's fixed work included (hooks, catalog queries, the
-    missing-model check). The manifest is parsed and stored first, so the one command reads it back as a
-    scheduled refresh does (the first after an edit or an upgrade parses: about two seconds more)."""
+    """``arc-eval refresh`` after appending ``rows`` outcomes, three times, each time into an hour of its own:
+    in a process that refreshes repeatedly (``--every``), as one command (a process started for it, as from
+    cron), both running the plans the last build stored (no dbt), and as one command through dbt (the first
+    refresh after a build or an edit: dbt loaded, the project's manifest read back, the plans stored
+    again); then ``arc-eval dbt run`` with every rollup rebuilt, the full refresh. Each is timed from its
+    start, fixed work included (dbt's hooks and catalog queries, the checks before the stored plans)."""
     vars_args = ["--vars", json.dumps(dbt_vars)] if dbt_vars else []
     manifest = dbt.cached_parse(target, dbt_vars=dbt_vars)
-    dbt.refresh(target, quiet=True, dbt_vars=dbt_vars, manifest=manifest)  # up to date before the appends
+    # up to date before the appends, through dbt: stores the plans and their order
+    (data_dir() / dbt.REFRESH_PLAN).unlink(missing_ok=True)
+    dbt.refresh(target, quiet=True, dbt_vars=dbt_vars, manifest=manifest)
     result = {}
-    state = generate.append(target, state, rows, hour=2)
+    state = generate.append(target, state, rows, hour=3)
     began = time.perf_counter()
     dbt.refresh(target, quiet=True, dbt_vars=dbt_vars, manifest=manifest)
     result["refresh after +1%, resident s"] = time.perf_counter() - began
-    generate.append(target, state, rows, hour=1)
+    state = generate.append(target, state, rows, hour=2)
     result["refresh after +1%, one command s"] = run_cli(target, ["refresh", *vars_args])
+    generate.append(target, state, rows, hour=1)
+    (data_dir() / dbt.REFRESH_PLAN).unlink()  # as after a build or an edit
+    result["refresh after +1%, one command through dbt s"] = run_cli(target, ["refresh", *vars_args])
     full_vars = json.dumps({**dbt_vars, "rollup_full_refresh": True})
     result["full refresh (dbt run, rollups rebuilt) s"] = run_cli(target, ["dbt", "run", "--vars", full_vars])
     return result
+
+
+REFRESH_KINDS = ("resident", "one command", "one command through dbt")
 
 
 def database_bytes(target: Target) -> int:
@@ -391,6 +400,7 @@ def print_table(results: dict[int, dict[str, object]], queries: int) -> bool:
         ("dbt build from scratch s", "report"),
         ("refresh after +1%, resident s", ""),
         ("refresh after +1%, one command s", ""),
+        ("refresh after +1%, one command through dbt s", ""),
         ("full refresh (dbt run, rollups rebuilt) s", ""),
         ("disk MB per 1M outcomes", "report"),
         ("outcomes compression ratio", ">= 10"),
@@ -414,7 +424,7 @@ def print_table(results: dict[int, dict[str, object]], queries: int) -> bool:
         print(row)
     for n in ns:
         full = results[n].get("full refresh (dbt run, rollups rebuilt) s")
-        for kind in ("resident", "one command"):
+        for kind in REFRESH_KINDS:
             inc = results[n].get(f"refresh after +1%, {kind} s")
             if isinstance(inc, float) and isinstance(full, float):
                 label = f"refresh ({kind}) / full refresh at {n:,}"

@@ -20,7 +20,15 @@ from typing import Any
 
 import yaml
 
-from .connection import PLANNER_OPTIONS, Target, data_dir, private_dir, write_private
+from .connection import (
+    PLANNER_OPTIONS,
+    Target,
+    client_kwargs,
+    data_dir,
+    private_dir,
+    redact_text,
+    write_private,
+)
 from .settings import ANALYTICS_SCHEMA, RAW_SCHEMA, analytics_schema, raw_schema  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
@@ -219,17 +227,34 @@ def cached_parse(target: Target, *, dbt_vars: Mapping[str, Any] | None = None) -
             info = os.fstat(handle.fileno())
             # unpickling runs what the file says: only a file of this user that no one else may write
             if info.st_uid == os.getuid() and not info.st_mode & 0o022 and pickle.load(handle) == key:
-                return pickle.load(handle)
+                from dbt.contracts.graph.manifest import Manifest
+
+                return Manifest(**pickle.load(handle))
     except FileNotFoundError:
         pass
     except Exception as exc:  # a truncated or foreign file, a class dbt no longer has: parse again
         log.info("the stored manifest does not read back (%s); parsing the project", type(exc).__name__)
     manifest = parse(target, dbt_vars=dbt_vars)
     try:  # whole or not at all, for a refresh starting meanwhile
-        write_private(path, pickle.dumps(key) + pickle.dumps(manifest, protocol=pickle.HIGHEST_PROTOCOL))
+        write_private(
+            path, pickle.dumps(key) + pickle.dumps(_manifest_fields(manifest), pickle.HIGHEST_PROTOCOL)
+        )
     except (OSError, pickle.PicklingError) as exc:  # not stored: the next process parses, nothing else
         log.warning("the manifest was not stored (%s); the next refresh parses the project", exc)
     return manifest
+
+
+def _manifest_fields(manifest: Any) -> dict[str, Any]:
+    """The manifest's contents by field name, its lookups left out (rebuilt when first used). Not the
+    manifest itself: dbt pickles one as its fields in order, and that order misses a field (``fixtures``),
+    so a manifest read back had each lookup in the next one's place (a ``ref`` then failed to compile)."""
+    import dataclasses
+
+    return {
+        f.name: getattr(manifest, f.name)
+        for f in dataclasses.fields(manifest)
+        if f.init and not f.name.startswith("_")
+    }
 
 
 def _manifest_key(target: Target, dbt_vars: Mapping[str, Any] | None) -> str:
@@ -287,16 +312,27 @@ def refresh(
     same vars (a process that refreshes repeatedly parses once); without it, the one :func:`cached_parse`
     stored, or a parse when the project or the vars changed since.
 
-    A refresh writes no artifacts (manifest.json, run_results.json: serialising them took a second of each
-    turn, more in a new process, and would replace those of the last ``dbt run`` or ``build``) and logs to
-    dbt's log file at level info, each model's result without its statements (the debug log was about a
-    fifth of a turn's Python time); ``DBT_LOG_LEVEL_FILE`` chooses another level.
+    Without dbt while it can: each build of a rollup or a table stores in the database what its run does
+    (macros/rollups/refresh.sql), and after a refresh through dbt the order of the models is kept in the data
+    folder (``refresh-plan.json``) under the stored manifest's key. While that key holds (the project, the
+    profile, the vars and the versions are unchanged), no plan was stored since (a ``dbt run`` with other
+    vars) and every model's relation exists, the refresh runs the stored plans in that order, one
+    transaction per model: a new process starts in a tenth of a second, where loading dbt and the project
+    took seconds. Otherwise, or when a plan fails, it runs dbt, which stores them again.
+
+    A refresh through dbt writes no artifacts (manifest.json, run_results.json: serialising them took a
+    second of each turn, more in a new process, and would replace those of the last ``dbt run`` or
+    ``build``) and logs to dbt's log file at level info, each model's result without its statements (the
+    debug log was about a fifth of a turn's Python time); ``DBT_LOG_LEVEL_FILE`` chooses another level.
     """
     with _environment({"DBT_LOG_LEVEL_FILE": os.environ.get("DBT_LOG_LEVEL_FILE") or "info"}):
         return _refresh(target, quiet=quiet, dbt_vars=dbt_vars, manifest=manifest)
 
 
 def _refresh(target: Target, *, quiet: bool, dbt_vars: Mapping[str, Any] | None, manifest: Any) -> list[str]:
+    key = _manifest_key(target, dbt_vars)
+    if _run_stored_plans(target, key, quiet=quiet):
+        return []
     manifest = manifest or cached_parse(target, dbt_vars=dbt_vars)
     built: set[str] = set()
 
@@ -322,35 +358,190 @@ def _refresh(target: Target, *, quiet: bool, dbt_vars: Mapping[str, Any] | None,
         manifest=manifest,
     )
     build_missing()
+    _store_plan_order(target, key, manifest)
     return sorted(built)
+
+
+REFRESH_PLAN = "refresh-plan.json"
+REFRESH_PLAN_FORMAT = 2  # of the file: one of another format is not read
+
+
+def _plan_stamps(conn: Any, schemas: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per schema, {model name: [kind, when its plan was stored]} of the stored refresh plans."""
+    from psycopg import sql
+
+    stamps: dict[str, dict[str, Any]] = {}
+    for schema in schemas:
+        query = sql.SQL("select model_name, kind, stored_at::text from {}.arc_eval_refresh_plan")
+        rows = conn.execute(query.format(sql.Identifier(schema))).fetchall()
+        stamps[schema] = {name: [kind, stored_at] for name, kind, stored_at in rows}
+    return stamps
+
+
+def _store_plan_order(target: Target, key: str, manifest: Any) -> None:
+    """After a refresh through dbt: the refresh models, each with the refresh models it reads (through
+    views too), their plans' stamps, every model's relation and dbt's thread count, for
+    :func:`_run_stored_plans`."""
+    import psycopg
+
+    nodes = {
+        uid: node
+        for uid, node in manifest.nodes.items()
+        if node.resource_type == "model" and node.config.materialized in ("rollup", "table")
+    }
+    ancestors: dict[str, set[str]] = {}
+
+    def stored_ancestors(uid: str) -> set[str]:  # through views too: a table on a view on a rollup
+        if uid not in ancestors:
+            ancestors[uid] = set()
+            node = manifest.nodes.get(uid)
+            for parent in node.depends_on.nodes if node is not None else ():
+                ancestors[uid] |= {parent} & nodes.keys() | stored_ancestors(parent)
+        return ancestors[uid]
+
+    def name(uid: str) -> str:
+        return f"{nodes[uid].schema}.{nodes[uid].alias or nodes[uid].name}"
+
+    models = {name(uid): sorted(name(parent) for parent in stored_ancestors(uid)) for uid in nodes}
+    try:
+        with psycopg.connect(target.conninfo, **client_kwargs()) as conn:
+            stamps = _plan_stamps(conn, sorted({node.schema for node in nodes.values()}))
+    except psycopg.Error as exc:
+        log.warning("the refresh plans were not read (%s); the next refresh runs dbt", redact_text(str(exc)))
+        return
+    if any(model.split(".", 1)[1] not in stamps[model.split(".", 1)[0]] for model in models):
+        return  # a model without a plan (built by an earlier version): dbt until it has one
+    plan = {
+        "format": REFRESH_PLAN_FORMAT,
+        "key": key,
+        "models": models,
+        "stamps": stamps,
+        "relations": _model_relations(manifest),
+        "threads": _profile_threads(),
+    }
+    try:
+        write_private(data_dir() / REFRESH_PLAN, json.dumps(plan))
+    except OSError as exc:
+        log.warning("the refresh plan order was not stored (%s); the next refresh runs dbt", exc)
+
+
+def _profile_threads() -> int:
+    """The ``threads`` of the dbt profile's target (``ARC_EVAL_TARGET``, default dev), else 4."""
+    try:
+        profile = yaml.safe_load((profiles_dir() / "profiles.yml").read_text(encoding="utf-8"))[PROFILE_NAME]
+        target = (
+            profile["target"]
+            if "{" not in str(profile["target"])
+            else os.environ.get("ARC_EVAL_TARGET", "dev")
+        )
+        threads = int(profile["outputs"][target]["threads"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
+        return 4
+    return max(1, threads)
+
+
+def _run_stored_plans(target: Target, key: str, *, quiet: bool) -> bool:
+    """Runs the stored refresh plans (see :func:`refresh`), each after those of the models it reads, as many
+    at once as dbt's threads, one connection each; False when they may not be used or one failed (the
+    others started are finished first)."""
+    import graphlib
+    import queue
+    import time
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    try:
+        plan = json.loads((data_dir() / REFRESH_PLAN).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(plan, dict) or plan.get("format") != REFRESH_PLAN_FORMAT or plan.get("key") != key:
+        return False
+    import psycopg
+    from psycopg import sql
+
+    check_reachable(target)
+    threads = max(1, min(int(plan.get("threads") or 1), len(plan["models"])))
+    connections: queue.SimpleQueue[psycopg.Connection] = queue.SimpleQueue()
+    opened: list[psycopg.Connection] = []
+
+    def run_plan(model: str) -> None:
+        schema, name = model.split(".", 1)
+        try:
+            conn = connections.get_nowait()
+        except queue.Empty:
+            conn = psycopg.connect(target.conninfo, autocommit=True, **client_kwargs())
+            opened.append(conn)
+        try:
+            began = time.monotonic()
+            if plan["stamps"][schema][name][0] == "continuous_aggregate":  # outside a transaction
+                call = sql.SQL("call refresh_continuous_aggregate({}, null, null)")
+                conn.execute(call.format(sql.Literal(sql.Identifier(schema, name).as_string(conn))))
+                action = "continuous aggregate refreshed"
+            else:
+                query = sql.SQL("select {}.arc_eval_refresh_model(%s)").format(sql.Identifier(schema))
+                action = conn.execute(query, [name]).fetchone()[0]
+            log.log(logging.DEBUG if quiet else logging.INFO, "refreshed %s: %s in %.3fs", model, action,
+                    time.monotonic() - began)  # fmt: skip
+        finally:
+            connections.put(conn)
+
+    try:
+        with psycopg.connect(target.conninfo, autocommit=True, **client_kwargs()) as conn:
+            if _plan_stamps(conn, list(plan["stamps"])) != plan["stamps"] or _absent(conn, plan["relations"]):
+                log.info("the stored refresh plans changed or a model is missing; refreshing through dbt")
+                return False
+        sorter = graphlib.TopologicalSorter(plan["models"])
+        sorter.prepare()
+        pool = ThreadPoolExecutor(threads, thread_name_prefix="arc-eval-refresh")
+        try:
+            running: dict[Any, str] = {}
+            while sorter.is_active():
+                running.update((pool.submit(run_plan, model), model) for model in sorter.get_ready())
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    future.result()  # a failed plan: stop here
+                    sorter.done(running.pop(future))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    except psycopg.Error as exc:
+        log.warning("a stored refresh plan failed (%s); refreshing through dbt", redact_text(str(exc)))
+        return False
+    finally:
+        for conn in opened:
+            conn.close()
+    return True
+
+
+def _model_relations(manifest: Any) -> list[list[str]]:
+    """[name, schema, relation] of the manifest's models (ephemeral ones aside)."""
+    return [
+        [node.name, node.schema, node.alias or node.name]
+        for node in manifest.nodes.values()
+        if node.resource_type == "model" and node.config.materialized != "ephemeral"
+    ]
+
+
+def _absent(conn: Any, relations: Sequence[Sequence[str]]) -> list[str]:
+    """The names of `relations` (from :func:`_model_relations`) the database does not hold."""
+    rows = conn.execute(
+        """
+        select name from unnest(%s::text[], %s::text[], %s::text[]) as m (name, schema_name, relation)
+        where not exists (
+            select from pg_class as c join pg_namespace as n on c.relnamespace = n.oid
+            where n.nspname = m.schema_name and c.relname = m.relation
+        )
+        order by name
+        """,
+        [[r[0] for r in relations], [r[1] for r in relations], [r[2] for r in relations]],
+    ).fetchall()
+    return [name for (name,) in rows]
 
 
 def missing_models(target: Target, manifest: Any) -> list[str]:
     """The names of the manifest's models (ephemeral ones aside) with no relation in the database."""
     import psycopg
 
-    nodes = [
-        node
-        for node in manifest.nodes.values()
-        if node.resource_type == "model" and node.config.materialized != "ephemeral"
-    ]
-    with psycopg.connect(target.conninfo) as conn:
-        rows = conn.execute(
-            """
-            select name from unnest(%s::text[], %s::text[], %s::text[]) as m (name, schema_name, relation)
-            where not exists (
-                select from pg_class as c join pg_namespace as n on c.relnamespace = n.oid
-                where n.nspname = m.schema_name and c.relname = m.relation
-            )
-            order by name
-            """,
-            (
-                [node.name for node in nodes],
-                [node.schema for node in nodes],
-                [node.alias or node.name for node in nodes],
-            ),
-        ).fetchall()
-    return [name for (name,) in rows]
+    with psycopg.connect(target.conninfo, **client_kwargs()) as conn:
+        return _absent(conn, _model_relations(manifest))
 
 
 def model_names(target: Target, select: str) -> list[str]:

@@ -50,8 +50,8 @@
     for every source, the trigger is present and enabled and the newest 'logging started' mark (clock time
     after the raw-schema macro added the trigger; it adds it again, with a new mark, when it was dropped or
     disabled) and the newest 'pruned' mark are before the watermark. This materialization only reads the
-    log and deletes the entries every rollup has read (see arc_eval_rollup_store_watermark); it adds
-    nothing to the raw tables.
+    log and deletes the entries every rollup has read (see arc_eval_refresh_model); it adds nothing to
+    the raw tables.
   - Otherwise (no log, or not readable by this role) a scan of the sources for `created_at >=
     source_watermark`, through a BRIN index on created_at, before the lookback start.
   Not covered: rows written with an explicit old `created_at`, prepared (two-phase) transactions, and
@@ -64,6 +64,13 @@
   (late rows are found in the raw sources it declares with `-- depends_on: {{ source(...) }}`, by that
   column), and never stores a watermark past the one stored for the rollup it reads: the rows that rollup
   had not seen are then found again on the next run.
+
+  Where the work is done: the materialization creates the table (empty) when it is missing, of another
+  kind or rebuilt, stores the run's plan (the model's SQL with its markers, the position query, the
+  late-row scans, the merge statement; macros/rollups/refresh.sql) and calls
+  `<schema>.arc_eval_refresh_model`, which computes the position, replaces the markers with the ranges to
+  recompute, deletes and inserts (or merges), and stores the watermark, in the model's transaction.
+  `arc-eval refresh` calls the same function without dbt.
 
   Model config: `time_column` (the bucket column), `bucket_width` (a fixed width, e.g. '1 hour'), `grain`
   (list of columns unique per row), `refresh_policy` (start_offset, end_offset, schedule_interval),
@@ -201,32 +208,17 @@
 
 
 {% macro arc_eval_rollup_ingest_log() %}
-    {#- The raw schema's ingest log (macros/raw/ingest_late_hours.sql) as a dict: 'relation' (none when it
-        is absent or this role may not read it), 'prune' (this role may delete from it) and 'states' (the
-        rollup state tables of the database this role can read: the log's other readers). -#}
+    {#- The raw schema's ingest log (macros/raw/ingest_late_hours.sql) when it exists and this role may read
+        it; else none. -#}
     {%- set names = arc_eval_ingest_log_names() -%}
     {%- set raw = arc_eval_raw_schema_name() -%}
     {%- set query -%}
-        select
-            has_table_privilege(to_regclass('{{ raw }}.{{ names.table }}'), 'SELECT') as readable,
-            has_table_privilege(to_regclass('{{ raw }}.{{ names.table }}'), 'INSERT, DELETE') as prunable,
-            (
-                select string_agg(format('%I.%I', n.nspname, c.relname), ',' order by n.nspname)
-                from pg_class as c join pg_namespace as n on c.relnamespace = n.oid
-                where c.relname = 'arc_eval_rollup_state' and c.relkind in ('r', 'p')
-                    and has_table_privilege(c.oid, 'SELECT')
-            ) as states
+        select has_table_privilege(to_regclass('{{ raw }}.{{ names.table }}'), 'SELECT')
         where to_regclass('{{ raw }}.{{ names.table }}') is not null
     {%- endset -%}
     {%- set rows = run_query(query).rows -%}
-    {%- if not rows or not rows[0]['readable'] -%}
-        {{ return({'relation': none, 'prune': false, 'states': []}) }}
-    {%- endif -%}
-    {{ return({
-        'relation': api.Relation.create(database=this.database, schema=raw, identifier=names.table, type='table'),
-        'prune': rows[0]['prunable'],
-        'states': (rows[0]['states'] or '').split(',') | reject('equalto', '') | list,
-    }) }}
+    {%- if not rows or not rows[0][0] -%}{{ return(none) }}{%- endif -%}
+    {{ return(api.Relation.create(database=this.database, schema=raw, identifier=names.table, type='table')) }}
 {% endmacro %}
 
 
@@ -234,7 +226,7 @@
     {#- The model's sources as (relation without database, 'schema.table') pairs when the raw schema keeps
         the ingest log (it adds the triggers only where statement triggers with transition tables work);
         else an empty list. -#}
-    {%- if ingest_log.relation is none -%}{{ return([]) }}{%- endif -%}
+    {%- if ingest_log is none -%}{{ return([]) }}{%- endif -%}
     {%- set sources = [] -%}
     {%- for node_source in model.sources -%}
         {%- set rel = source(node_source[0], node_source[1]) -%}
@@ -245,8 +237,9 @@
 
 
 {% macro arc_eval_rollup_ensure_state(state) %}
-    {#- Creates the watermark table when missing (dbt_artifacts' create-if-missing), in its own committed
-        transaction (an advisory lock keeps parallel rollup nodes from racing). -#}
+    {#- Creates the watermark table when missing (dbt_artifacts' create-if-missing), the plan table and the
+        functions that run the plans (macros/rollups/refresh.sql), in their own committed transaction (an
+        advisory lock keeps parallel rollup nodes from racing). -#}
     {% call statement('rollup_state_table') -%}
         select pg_advisory_xact_lock(hashtext('arc_eval_rollup_state'));
         create table if not exists {{ state }} (
@@ -263,6 +256,8 @@
                 alter table {{ state }} add column merge_exact boolean not null default false;
             end if;
         end $$;
+        {{ arc_eval_refresh_plan_table(state) }};
+        {{ arc_eval_refresh_functions(state) }};
     {%- endcall %}
     {{ adapter.commit() }}
 {% endmacro %}
@@ -280,150 +275,93 @@
 {% endmacro %}
 
 
-{% macro arc_eval_rollup_position(state, ingest_log, logged_sources, raw_time_column, relation, time_column, width, incremental, parents=[], merging=false) %}
-    {#- One round trip, first in the run's transaction: takes the rollup's advisory lock (one run at a
-        time per rollup), applies arc_eval_rollup_session_settings(), then reads, before the sources are
-        read (and before anything else in the transaction reads pg_stat_activity, whose contents are fixed
-        at first use) a dict of SQL literals:
-        'horizon': the watermark this run may store (see the header); unless `incremental`, that is all.
-        'watermark': the stored one (none: rebuild).
-        'start': the first bucket to recompute whole (none: the rollup is empty, recompute everything).
-        'ranges': [from, to) pairs of earlier buckets holding rows ingested since the watermark, from the
-        ingest log, or none when the log cannot tell (not kept for every source since the watermark). -#}
-    {%- set lock = "select pg_advisory_xact_lock(hashtext('arc_eval_rollup " ~ relation ~ "'))" -%}
+{% macro arc_eval_rollup_position(state, ingest_log, logged_sources, raw_time_column, relation, time_column, width, parents=[], merging=false) -%}
+    {#- The query the plan runs first (arc_eval_refresh_model: after the rollup's advisory lock, before the
+        sources are read), one row:
+        horizon: the watermark this run may store (see the header).
+        watermark: the stored one (null: fill the rollup whole).
+        lookback_start: the first bucket of the lookback window (null: the rollup is empty).
+        log_complete: the ingest log holds every late row since the watermark, for every source; then
+        log_start, the first bucket to recompute whole, and log_ranges, the [from, to) ranges of earlier
+        buckets holding rows ingested since the watermark. -#}
     {%- set sources = [] -%}
     {%- for pair in logged_sources -%}{%- do sources.append("('" ~ pair[1] ~ "', '" ~ raw_time_column ~ "')") -%}{%- endfor -%}
-    {%- set query -%}
-        with
-        horizon as (
-            select least(
-                statement_timestamp(),
-                (
-                    select min(a.xact_start) from pg_stat_activity as a
-                    where a.datname = current_database() and a.pid <> pg_backend_pid()
-                ),
-                case when not pg_has_role('pg_read_all_stats', 'usage') then
-                    statement_timestamp() - interval '{{ var('rollup_unseen_transaction_margin', '1 hour') }}'
-                end
-                {%- for parent in parents %},
-                coalesce(
-                    (select p.source_watermark from {{ parent[0] }} as p where p.rollup_name = '{{ parent[1] }}'),
-                    '-infinity'
-                )
-                {%- endfor %}
-            ) - interval '{{ var('rollup_commit_margin', '10 seconds') }}' as h
-        )
-        {%- if incremental %},
-        stored as (
-            select source_watermark as w from {{ state }}
-            where rollup_name = '{{ relation.identifier }}'{% if merging %} and merge_exact{% endif %}
-        ),
-        lookback as (
-            select {{ bucket(width, 'max(' ~ adapter.quote(time_column) ~ ") + interval '" ~ width
-                                    ~ "' - interval '" ~ var('rollup_lookback', '1 hour') ~ "'") }} as s
-            from {{ relation }}
-        )
-        {%- if sources %},
-        logged as (
-            select count(*) = {{ sources | length }} and (
-                select count(*) from pg_trigger
-                where tgname = '{{ arc_eval_ingest_log_names().trigger }}' and tgenabled in ('O', 'A')
-                    and tgrelid in ({% for pair in logged_sources %}'{{ pair[0] }}'::regclass{% if not loop.last %}, {% endif %}{% endfor %})
-            ) = {{ sources | length }} as complete
-            from (
-                select max(created_at) as since from {{ ingest_log }}
-                where kind in ('logging started', 'pruned') and (source_table, time_column) in ({{ sources | join(', ') }})
-                group by source_table
-                having bool_or(kind = 'logging started')
-            ) as markers
-            where since <= (select w from stored)
-        ),
-        log_start as (
-            select case when (select s from lookback) is not null then
-                least((select s from lookback), {{ bucket(width, "(select w from stored) - interval '" ~ arc_eval_rollup_late_after() ~ "'") }})
-            end as s
-        ),
-        late_buckets as (
-            select distinct b
-            from (
-                select distinct hour from {{ ingest_log }}
-                where kind = 'late rows' and (source_table, time_column) in ({{ sources | join(', ') }})
-                    and created_at >= (select w from stored)
-                    and hour < (select s from log_start)
-            ) as late_hours
-            cross join lateral generate_series(
-                {{ bucket(width, 'late_hours.hour') }}, late_hours.hour + interval '59 minutes 59.999999 seconds',
-                {{ arc_eval_rollup_step(width) }}
-            ) as b
-        ),
-        islands as ({{ arc_eval_rollup_islands('late_buckets', width) }})
-        {%- endif %}
-        {%- endif %}
-        select
-            (select h from horizon)::text as horizon
-            {%- if incremental %},
-            (select w from stored)::text as watermark,
-            (select s from lookback)::text as lookback_start
-            {%- if sources %},
-            (select complete from logged) as log_complete,
-            (select s from log_start)::text as log_start,
-            (select string_agg(from_bucket::text || '|' || to_bucket::text, ',' order by from_bucket) from islands) as log_ranges
-            {%- endif %}
-            {%- endif %}
-    {%- endset -%}
-    {%- set row = run_query(lock ~ ";\n" ~ arc_eval_rollup_session_settings() ~ "\n" ~ query).rows[0] -%}
-    {%- set result = {'horizon': arc_eval_rollup_literal(row['horizon']), 'watermark': none, 'start': none, 'ranges': none} -%}
-    {%- if incremental and row['watermark'] is not none -%}
-        {%- do result.update({'watermark': arc_eval_rollup_literal(row['watermark'])}) -%}
-        {%- if sources and row['log_complete'] -%}
-            {%- set ranges = [] -%}
-            {%- for pair in (row['log_ranges'] or '').split(',') if pair -%}
-                {%- set bounds = pair.split('|') -%}
-                {%- do ranges.append([arc_eval_rollup_literal(bounds[0]), arc_eval_rollup_literal(bounds[1])]) -%}
-            {%- endfor -%}
-            {%- do result.update({'start': arc_eval_rollup_literal(row['log_start']), 'ranges': ranges}) -%}
-        {%- else -%}
-            {%- do result.update({'start': arc_eval_rollup_literal(row['lookback_start'])}) -%}
-        {%- endif -%}
-    {%- endif -%}
-    {{ return(result) }}
-{% endmacro %}
-
-
-{% macro arc_eval_rollup_store_watermark(state, ingest_log, relation, horizon, merging=false) -%}
-    {#- Stores the run's watermark. Where the ingest log is kept and this role may prune it, deletes the
-        'late rows' entries every rollup has read: those created before the least watermark of every rollup
-        state table this role can read (the database's rollups, whatever their schema), with a 'pruned'
-        mark at that cut, so a reader it could not see (another role's, one building its first watermark)
-        scans its sources rather than trusting a log with entries missing. -#}
-    insert into {{ state }} (rollup_name, source_watermark, refreshed_at, merge_exact)
-    values ('{{ relation.identifier }}', {{ horizon }}, now(), {{ merging }})
-    on conflict (rollup_name) do update
-    set source_watermark = excluded.source_watermark, refreshed_at = excluded.refreshed_at,
-        merge_exact = excluded.merge_exact
-    {%- if ingest_log is not none and ingest_log.prune %};
-    {%- set log_table = ingest_log.relation %}
     with
-    cut as (
-        select min(w) as c from (
-            {%- for state_table in ingest_log.states + [state | string] %}
-            select min(source_watermark) as w from {{ state_table }}{% if not loop.last %} union all{% endif %}
+    horizon as (
+        select least(
+            statement_timestamp(),
+            (
+                select min(a.xact_start) from pg_stat_activity as a
+                where a.datname = current_database() and a.pid <> pg_backend_pid()
+            ),
+            case when not pg_has_role('pg_read_all_stats', 'usage') then
+                statement_timestamp() - interval '{{ var('rollup_unseen_transaction_margin', '1 hour') }}'
+            end
+            {%- for parent in parents %},
+            coalesce(
+                (select p.source_watermark from {{ parent[0] }} as p where p.rollup_name = '{{ parent[1] }}'),
+                '-infinity'
+            )
             {%- endfor %}
-        ) as watermarks
+        ) - interval '{{ var('rollup_commit_margin', '10 seconds') }}' as h
     ),
-    gone as (
-        delete from {{ log_table }}
-        where kind = 'late rows' and created_at < (select c from cut)
-        returning source_table, time_column
+    stored as (
+        select source_watermark as w from {{ state }}
+        where rollup_name = '{{ relation.identifier }}'{% if merging %} and merge_exact{% endif %}
     ),
-    marked as (
-        insert into {{ log_table }} (source_table, time_column, kind, created_at)
-        select distinct gone.source_table, gone.time_column, 'pruned', (select c from cut) from gone
+    lookback as (
+        select {{ bucket(width, 'max(' ~ adapter.quote(time_column) ~ ") + interval '" ~ width
+                                ~ "' - interval '" ~ var('rollup_lookback', '1 hour') ~ "'") }} as s
+        from {{ relation }}
     )
-    delete from {{ log_table }} as old
-    where old.kind = 'pruned' and old.created_at < (select c from cut)
-        and (old.source_table, old.time_column) in (select gone.source_table, gone.time_column from gone)
+    {%- if sources %},
+    logged as (
+        select count(*) = {{ sources | length }} and (
+            select count(*) from pg_trigger
+            where tgname = '{{ arc_eval_ingest_log_names().trigger }}' and tgenabled in ('O', 'A')
+                and tgrelid in ({% for pair in logged_sources %}'{{ pair[0] }}'::regclass{% if not loop.last %}, {% endif %}{% endfor %})
+        ) = {{ sources | length }} as complete
+        from (
+            select max(created_at) as since from {{ ingest_log }}
+            where kind in ('logging started', 'pruned') and (source_table, time_column) in ({{ sources | join(', ') }})
+            group by source_table
+            having bool_or(kind = 'logging started')
+        ) as markers
+        where since <= (select w from stored)
+    ),
+    log_start as (
+        select case when (select s from lookback) is not null then
+            least((select s from lookback), {{ bucket(width, "(select w from stored) - interval '" ~ arc_eval_rollup_late_after() ~ "'") }})
+        end as s
+    ),
+    late_buckets as (
+        select distinct b
+        from (
+            select distinct hour from {{ ingest_log }}
+            where kind = 'late rows' and (source_table, time_column) in ({{ sources | join(', ') }})
+                and created_at >= (select w from stored)
+                and hour < (select s from log_start)
+        ) as late_hours
+        cross join lateral generate_series(
+            {{ bucket(width, 'late_hours.hour') }}, late_hours.hour + interval '59 minutes 59.999999 seconds',
+            {{ arc_eval_rollup_step(width) }}
+        ) as b
+    ),
+    islands as ({{ arc_eval_rollup_islands('late_buckets', width) }})
     {%- endif %}
+    select
+        (select h from horizon) as horizon,
+        (select w from stored) as watermark,
+        (select s from lookback) as lookback_start,
+        {%- if sources %}
+        coalesce((select complete from logged), false) as log_complete,
+        (select s from log_start) as log_start,
+        (select array_agg(tstzrange(from_bucket, to_bucket) order by from_bucket) from islands) as log_ranges
+        {%- else %}
+        false as log_complete,
+        null::timestamptz as log_start,
+        null::tstzrange[] as log_ranges
+        {%- endif %}
 {%- endmacro %}
 
 
@@ -442,82 +380,38 @@
 {%- endmacro %}
 
 
-{% macro arc_eval_rollup_literal(value) -%}
-    {#- A timestamptz SQL literal of a text value from the database; none stays none. -#}
-    {{ return(none if value is none else "timestamptz '" ~ value ~ "'") }}
-{%- endmacro %}
-
-
-{% macro arc_eval_rollup_late_ranges(raw_time_column, width, watermark, start) %}
-    {#- [from, to) time ranges (SQL literals), bucket-aligned and merged when adjacent, of the buckets
-        before `start` that hold a source row created at or after `watermark`. -#}
-    {%- set ranges = [] -%}
+{% macro arc_eval_rollup_late_queries(raw_time_column, width) %}
+    {#- Per source, the query of the [from, to) ranges (one array, bucket-aligned, merged when adjacent) of
+        the buckets before $2 (the start) that hold a source row created at or after $1 (the watermark). -#}
+    {%- set queries = [] -%}
     {%- for node_source in model.sources -%}
         {%- set query -%}
             with late as (
                 select distinct {{ bucket(width, raw_time_column) }} as b
                 from {{ source(node_source[0], node_source[1]) }}
-                where created_at >= {{ watermark }} and {{ raw_time_column }} < {{ start }}
+                where created_at >= $1 and {{ raw_time_column }} < $2
             ),
             islands as ({{ arc_eval_rollup_islands('late', width) }})
-            select from_bucket::text, to_bucket::text from islands order by 1
+            select array_agg(tstzrange(from_bucket, to_bucket) order by from_bucket) from islands
         {%- endset -%}
-        {%- for row in run_query(query).rows -%}
-            {%- do ranges.append([arc_eval_rollup_literal(row[0]), arc_eval_rollup_literal(row[1])]) -%}
-        {%- endfor -%}
+        {%- do queries.append(query) -%}
     {%- endfor -%}
-    {{ return(ranges) }}
+    {{ return(queries) }}
 {% endmacro %}
 
 
-{% macro arc_eval_rollup_session_settings() -%}
-    {#- Settings for the rollup's statements, local to its transaction. The planner estimates as many
-        groups as distinct raw timestamps (it cannot know a time bucket holds many), so with the default
-        work_mem it sorts, spilling to disk, where a hash aggregate of a few hundred groups would do:
-        var('rollup_work_mem') gives it room. JIT is off: compiling the aggregates and the late-row search
-        costs tens of milliseconds per statement, more than it saves on these scans (the same estimate,
-        summed over every chunk, pushes their cost past JIT's thresholds). -#}
-    set local work_mem = '{{ var('rollup_work_mem', '64MB') }}';
-    set local jit = off;
-{%- endmacro %}
-
-
-{% macro arc_eval_rollup_in_ranges(column, start, ranges) -%}
-    {#- `column` falls in [start, infinity) or in one of `ranges`. -#}
-    ({{ column }} >= {{ start }}
-    {%- for range in ranges %} or ({{ column }} >= {{ range[0] }} and {{ column }} < {{ range[1] }}){% endfor -%})
-{%- endmacro %}
-
-
-{% macro arc_eval_rollup_restrict(sql, filtered_columns, created_columns, start, ranges, created_from=none, created_to=none) -%}
-    {#- The model's SQL with its markers replaced: each filtered time column restricted to [start, infinity)
-        and `ranges` (no restriction when start is none and there are no ranges; start 'infinity': the
-        ranges only), each created_at column to [created_from, created_to) (none: unbounded). -#}
-    {%- set out = namespace(sql=sql) -%}
-    {%- for column in filtered_columns -%}
-        {%- set out.sql = out.sql | replace(arc_eval_rollup_filter_marker(column),
-            'true' if start is none and not ranges
-            else arc_eval_rollup_in_ranges(column, start or "timestamptz 'infinity'", ranges)) -%}
-    {%- endfor -%}
-    {%- for column in created_columns -%}
-        {%- set bounds = [] -%}
-        {%- if created_from is not none %}{% do bounds.append(column ~ ' >= ' ~ created_from) %}{% endif -%}
-        {%- if created_to is not none %}{% do bounds.append(column ~ ' < ' ~ created_to) %}{% endif -%}
-        {%- set out.sql = out.sql | replace(arc_eval_rollup_created_marker(column), bounds | join(' and ') or 'true') -%}
-    {%- endfor -%}
-    {{ return(out.sql) }}
-{%- endmacro %}
-
-
-{% macro arc_eval_rollup_merge_ranges(relation, columns, grain, time_column, width, merge, delta_sql) -%}
-    {#- Adds the rows of `delta_sql` (the model over the raw rows created since the watermark in the late
-        ranges) to the rollup's rows of the same groups: both are replaced by their merge (the `merge`
-        config: column -> aggregate over the rows of one group, or {'distinct': N} for a sorted set). -#}
+{% macro arc_eval_rollup_merge_ranges(relation, grain, time_column, width, merge) -%}
+    {#- The statement that adds the rows of the delta (the model over the raw rows created since the
+        watermark in the late ranges; the plan puts it in place of the comment arc_eval_rollup_delta, and the
+        rollup's columns in place of arc_eval_rollup_columns) to the rollup's rows of the same groups: both
+        are replaced by their merge (the `merge` config: column -> aggregate over the rows of one group, or
+        {'distinct': N} for a sorted set). -#}
+    {%- set columns = '/* arc_eval_rollup_columns */' -%}
     {%- set measures = [] -%}
     {%- for name, how in merge.items() -%}{%- do measures.append([name, none, how]) -%}{%- endfor -%}
     {%- set keys = grain | reject('equalto', time_column) | list -%}
     with rollup_delta as materialized (
-        {{ delta_sql }}
+        /* arc_eval_rollup_delta */
     ),
     rollup_replaced as (
         delete from {{ relation }} as r
@@ -608,6 +502,7 @@
                 )
             {%- endcall %}
         {%- endif -%}
+        {% call statement('plan') %}{{ arc_eval_refresh_plan_store('continuous_aggregate') }}{% endcall %}
         {{ run_hooks(post_hooks, inside_transaction=True) }}
         {{ adapter.commit() }}
         {%- set started = modules.datetime.datetime.now() -%}
@@ -616,7 +511,6 @@
         {% do arc_eval_rollup_log(this, "continuous aggregate refreshed", started) %}
     {%- else -%}
         {%- set target_relation = this.incorporate(type='table') -%}
-        {%- set grain_list = grain | map('string') | join(', ') -%}
         {%- set state = arc_eval_rollup_state_relation(this) -%}
         {%- set filtered_columns = modules.re.findall('arc_eval_rollup_filter\\((\\w+)\\)', sql) -%}
         {%- if not filtered_columns -%}
@@ -631,63 +525,47 @@
         {%- endif -%}
         {%- set ingest_log = arc_eval_rollup_ingest_log() -%}
         {%- set logged_sources = arc_eval_rollup_logged_sources(ingest_log) -%}
-        {%- set log_relation = ingest_log.relation if logged_sources else none -%}
-        {%- set prune_log = ingest_log if logged_sources else none -%}
+        {%- set plan = {
+            'sql': sql,
+            'time_column': adapter.quote(time_column),
+            'filters': [],
+            'created': [],
+            'merging': merging,
+            'merge': arc_eval_rollup_merge_ranges(this, grain, time_column, width, merge) if merging else none,
+            'position': arc_eval_rollup_position(state, ingest_log if logged_sources else none, logged_sources,
+                                                 raw_time_column, this, time_column, width,
+                                                 arc_eval_rollup_parents(), merging=merging),
+            'late': arc_eval_rollup_late_queries(raw_time_column, width),
+            'state': state | string,
+            'log': (ingest_log | string) if logged_sources else none,
+        } -%}
+        {%- for column in filtered_columns -%}
+            {%- do plan.filters.append([arc_eval_rollup_filter_marker(column), column]) -%}
+        {%- endfor -%}
+        {%- for column in created_columns -%}
+            {%- do plan.created.append([arc_eval_rollup_created_marker(column), column]) -%}
+        {%- endfor -%}
+        {#- a new table (none yet, another kind, other columns, or a rebuild asked for) is created empty and
+            filled whole by the plan -#}
+        {%- set fresh = kind != 'table' or rebuild -%}
         {% do arc_eval_rollup_ensure_state(state) %}
-        {%- set columns = existing_columns | map(attribute='quoted') | join(', ')
-            if kind == 'table' and not rebuild else none -%}
-        {%- set started = modules.datetime.datetime.now() -%}
-        {%- set position = arc_eval_rollup_position(state, log_relation, logged_sources, raw_time_column, this,
-                                                    time_column, width, kind == 'table' and not rebuild,
-                                                    arc_eval_rollup_parents(), merging=merging) -%}
-        {%- set horizon = position.horizon -%}
-        {%- set watermark = position.watermark -%}
-        {%- if kind == 'table' and not rebuild and watermark is none -%}
-            {{ log("arc_eval: " ~ this ~ " has no watermark in " ~ state ~ "; rebuilding it", info=true) }}
-        {%- endif -%}
-        {%- if watermark is not none -%}
-            {%- set start = position.start -%}
-            {%- set ranges = [] if start is none
-                else position.ranges if position.ranges is not none
-                else arc_eval_rollup_late_ranges(raw_time_column, width, watermark, start) -%}
-            {#- Merging: the buckets from start are recomputed from the rows created before the horizon, the
-                late ranges get the rows created since the watermark merged in; otherwise both are recomputed. -#}
-            {%- set recomputed = [] if merging else ranges -%}
-            {%- set delta_sql = arc_eval_rollup_restrict(sql, filtered_columns, created_columns, start, recomputed,
-                                                         created_to=horizon) -%}
-            {% call statement('main') -%}
-                delete from {{ this }}
-                {% if start is not none %}where {{ arc_eval_rollup_in_ranges(adapter.quote(time_column), start, recomputed) }}{% endif %};
-                insert into {{ this }} ({{ columns }})
-                select {{ columns }} from (
-                    {{ delta_sql }}
-                ) as rollup_delta;
-                {%- if merging and start is not none and ranges %}
-                {{ arc_eval_rollup_merge_ranges(this, columns, grain, time_column, width, merge,
-                    arc_eval_rollup_restrict(sql, filtered_columns, created_columns, "timestamptz 'infinity'", ranges,
-                                             created_from=watermark, created_to=horizon)) }};
-                {%- endif %}
-                {{ arc_eval_rollup_store_watermark(state, prune_log, this, horizon, merging=merging) }}
-            {%- endcall %}
-            {%- set action = "updated from " ~ (start or "the beginning") ~ " and " ~ ranges | length
-                ~ " late range(s) (" ~ ("ingest log" if position.ranges is not none else "source scan")
-                ~ (", merged" if merging else "") ~ ")" -%}
-        {%- else -%}
-            {%- if kind is not none -%}
-                {% call statement('drop_existing') %}{{ arc_eval_drop_any(this, kind) }}{% endcall %}
+        {%- if fresh and kind is not none -%}
+            {% call statement('drop_existing') %}{{ arc_eval_drop_any(this, kind) }}{% endcall %}
             {#- the drop cascades to views built on this rollup: dbt's cache must forget them too -#}
             {%- do adapter.cache_dropped(this) -%}
-            {%- endif -%}
-            {% call statement('main') -%}
-                create table {{ this }} as (
-                    {{ arc_eval_rollup_restrict(sql, filtered_columns, created_columns, none, [], created_to=horizon) }}
-                );
-                create unique index on {{ this }} ({{ grain_list }});
-                analyze {{ this }};
-                {{ arc_eval_rollup_store_watermark(state, prune_log, this, horizon, merging=merging) }}
-            {%- endcall %}
-            {%- set action = "built in full" -%}
         {%- endif -%}
+        {%- set started = modules.datetime.datetime.now() -%}
+        {% call statement('main', fetch_result=true) -%}
+            {%- if fresh %}
+            create table {{ this }} as (
+                {{ sql }}
+            ) with no data;
+            create unique index on {{ this }} ({{ grain | map('string') | join(', ') }});
+            {%- endif %}
+            {{ arc_eval_refresh_plan_store('rollup', plan) }};
+            select {{ adapter.quote(this.schema) }}.arc_eval_refresh_model('{{ this.identifier }}', {{ fresh }})
+        {%- endcall %}
+        {%- set action = load_result('main').table.columns[0].values()[0] -%}
         {{ run_hooks(post_hooks, inside_transaction=True) }}
         {{ adapter.commit() }}
         {% do arc_eval_rollup_log(this, action, started) %}

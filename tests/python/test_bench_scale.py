@@ -59,7 +59,7 @@ def test_scale_benchmark_at_200k_outcomes_finishes_every_model_and_recommend(ser
     assert "timeout" not in table
     recommend = next(line for line in table.splitlines() if line.startswith("recommend s"))
     assert float(recommend.split()[2].replace(",", "")) > 0
-    for kind in ("resident", "one command"):
+    for kind in ("resident", "one command", "one command through dbt"):
         ratio = next(line for line in table.splitlines() if line.startswith(f"refresh ({kind}) / full"))
         assert 0 < float(ratio.split()[-4].rstrip("%")) < 100, ratio
 

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from arc_eval import dbt
-from arc_eval.connection import Target
+from arc_eval.connection import Target, data_dir
 from models_helpers import (
     NO_MARGIN,
     assert_same_rows,
@@ -492,3 +492,38 @@ def test_writers_need_no_privilege_on_the_log_and_a_dropped_log_is_rebuilt(
     _assert_rollups_match_raw_and_rebuild(incremental_rollups)
     _run_rollups_reporting(incremental_rollups)
     assert all("(ingest log)" in line for line in _run_rollups_reporting(incremental_rollups))
+
+
+def test_the_stored_plans_refresh_the_continuous_aggregates(
+    rollup_db: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`arc-eval refresh` without dbt refreshes a continuous aggregate (outside a transaction, as
+    TimescaleDB requires): its materialized rows then hold the late rows too."""
+    schema = dbt.analytics_schema()
+    with psycopg.connect(rollup_db.conninfo) as conn:
+        if not _continuous_aggregates_available(conn):
+            pytest.skip(
+                "continuous aggregates need TimescaleDB's community license and no row-level security"
+            )
+    (data_dir() / dbt.REFRESH_PLAN).unlink(missing_ok=True)
+    dbt.refresh(rollup_db, quiet=True)  # through dbt: stores the plans' order
+    rng = random.Random(2030)
+    with psycopg.connect(rollup_db.conninfo) as conn:
+        write_outcomes(conn, rng, _late_outcomes(conn, rng, days_back=15), clusters=[uuid.UUID(int=9)])
+    monkeypatch.setattr(dbt, "run", lambda *a, **k: pytest.fail("the stored plans run without dbt"))
+    assert dbt.refresh(rollup_db, quiet=True) == []
+    monkeypatch.undo()
+    with psycopg.connect(rollup_db.conninfo, autocommit=True) as conn:
+        for name in ROLLUPS:
+            conn.execute(
+                f"alter materialized view {schema}.{name} set (timescaledb.materialized_only = true)"
+            )
+        try:
+            materialized, seed = _snapshot(conn), _raw_aggregates(conn)
+        finally:
+            for name in ROLLUPS:
+                conn.execute(
+                    f"alter materialized view {schema}.{name} set (timescaledb.materialized_only = false)"
+                )
+    for name in ROLLUPS:
+        assert_same_rows(materialized[name], seed[name], rel=1e-5, label=f"{name}: materialized vs raw")

@@ -13,6 +13,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -52,6 +53,14 @@ def _relations(conn: psycopg.Connection) -> dict[str, tuple[int, str]]:
         (dbt.analytics_schema(),),
     ).fetchall()
     return {name: (oid, kind) for name, oid, kind in rows}
+
+
+def _executions_and_outcomes(conn: psycopg.Connection) -> tuple[int, int]:
+    """The outcomes the dashboard's daily table counts, and those the raw table holds."""
+    return conn.execute(
+        f"select (select sum(executions) from {dbt.analytics_schema()}.dashboard_daily_version_scenario),"
+        f" (select count(*) from {dbt.raw_schema()}.outcomes)"
+    ).fetchone()
 
 
 def _refresh_selection(target: Target) -> list[str]:
@@ -107,10 +116,7 @@ def test_refresh_brings_the_stored_models_to_a_rebuild_and_leaves_the_views(buil
     with psycopg.connect(built.conninfo) as conn:
         after = _relations(conn)
         refreshed = {name: conn.execute(f"select * from {schema}.{name}").fetchall() for name in rollups}
-        executions, outcomes = conn.execute(
-            f"select (select sum(executions) from {schema}.dashboard_daily_version_scenario),"
-            f" (select count(*) from {dbt.raw_schema()}.outcomes)"
-        ).fetchone()
+        executions, outcomes = _executions_and_outcomes(conn)
     assert executions == outcomes, "the dashboard's table counts every outcome, the new ones included"
     untouched = [name for name, (_, kind) in before.items() if kind == "v" and name not in selected]
     assert len(untouched) >= 30
@@ -165,6 +171,7 @@ def test_a_refresh_keeps_the_last_builds_artifacts_and_logs_results_not_statemen
 
     def logged_by_refresh() -> str:
         size = log.stat().st_size
+        (work / dbt.REFRESH_PLAN).unlink(missing_ok=True)  # through dbt, not the stored plans
         dbt.refresh(built, quiet=True)
         with log.open() as f:
             f.seek(size)
@@ -178,6 +185,103 @@ def test_a_refresh_keeps_the_last_builds_artifacts_and_logs_results_not_statemen
         assert (work / "dbt-target" / name).read_bytes() == content, f"{name}: a refresh writes no artifact"
     monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")
     assert "[debug]" in logged_by_refresh(), "DBT_LOG_LEVEL_FILE chooses the level"
+
+
+def test_a_refresh_runs_the_stored_plans_without_dbt_while_nothing_they_hold_changed(
+    built: Target, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    schema = dbt.analytics_schema()
+    tables = dbt.model_names(built, "config.materialized:table")
+    stored = [*dbt.model_names(built, "config.materialized:rollup"), *tables]
+    (data_dir() / dbt.REFRESH_PLAN).unlink(missing_ok=True)
+    dbt.refresh(built, quiet=True, dbt_vars=NO_MARGIN)  # through dbt: stores the order of the plans
+    runs: list[str] = []
+    real_run = dbt.run
+
+    def counted_run(args: list[str], *rest: object, **kwargs: object) -> object:
+        runs.append(" ".join(args))
+        return real_run(args, *rest, **kwargs)
+
+    monkeypatch.setattr(dbt, "run", counted_run)
+    monkeypatch.setattr(dbt, "cached_parse", lambda *a, **k: pytest.fail("the stored plans need no manifest"))
+    _append(built, seed=41)
+    with caplog.at_level("INFO", logger="arc_eval.dbt"):
+        assert dbt.refresh(built, dbt_vars=NO_MARGIN) == []
+    assert runs == [], "no dbt"
+    for name in stored:  # each plan said what it did
+        assert f"refreshed {schema}.{name}: " in caplog.text
+    assert "outcome_stats_hourly: updated from" in caplog.text
+    assert "dashboard_version_comparison: rows replaced" in caplog.text
+    with psycopg.connect(built.conninfo) as conn:
+        refreshed = {name: conn.execute(f"select * from {schema}.{name}").fetchall() for name in stored}
+        executions, outcomes = _executions_and_outcomes(conn)
+    assert executions == outcomes, "the dashboard's tables count every outcome, the new ones included"
+
+    monkeypatch.undo()
+    # everything on the rollups rebuilt whole (the views on a rebuilt rollup are dropped with it)
+    dbt.run(
+        ["run", "--select", "config.materialized:rollup+"],
+        built,
+        quiet=True,
+        dbt_vars={**NO_MARGIN, "rollup_full_refresh": True},
+    )
+    with psycopg.connect(built.conninfo) as conn:
+        for name in stored:
+            rebuilt = conn.execute(f"select * from {schema}.{name}").fetchall()
+            assert_same_rows(refreshed[name], rebuilt, rel=1e-9, label=f"{name}: stored plan vs rebuild")
+    monkeypatch.setattr(dbt, "run", counted_run)
+
+    def refreshed_through_dbt(**kwargs: object) -> bool:
+        before = len(runs)
+        dbt.refresh(built, quiet=True, **kwargs)
+        return any("--selector refresh" in args for args in runs[before:])
+
+    # the rebuild above stored plans since the last refresh
+    assert refreshed_through_dbt(dbt_vars=NO_MARGIN)
+    assert not refreshed_through_dbt(dbt_vars=NO_MARGIN)
+    assert refreshed_through_dbt(dbt_vars={"rollup_lookback": "2 hours"}), "other vars, other plans"
+    assert refreshed_through_dbt(dbt_vars=NO_MARGIN)
+    with psycopg.connect(built.conninfo, autocommit=True) as conn:
+        conn.execute(f"drop view {schema}.v_llm_failure_analysis")
+    assert refreshed_through_dbt(dbt_vars=NO_MARGIN), "a model the database lacks: dbt builds it"
+    with psycopg.connect(built.conninfo, autocommit=True) as conn:
+        conn.execute(
+            f"update {schema}.arc_eval_refresh_plan set plan = jsonb_set(plan, '{{sql}}', '\"select nothing\"')"
+            " where model_name = 'tool_use_hourly'"
+        )
+    with caplog.at_level("WARNING", logger="arc_eval.dbt"):
+        assert refreshed_through_dbt(dbt_vars=NO_MARGIN), "a plan that fails: dbt stores it again"
+    assert "a stored refresh plan failed" in caplog.text and "nothing" in caplog.text
+    assert not refreshed_through_dbt(dbt_vars=NO_MARGIN)
+
+
+def test_two_runs_of_a_tables_plan_at_once_leave_its_rows_once(built: Target) -> None:
+    """The second waits for the first (else each deletes only the rows it sees, and both insert)."""
+    schema = dbt.analytics_schema()
+    table = f"{schema}.dashboard_daily_version_scenario"
+    call = f"select {schema}.arc_eval_refresh_model('dashboard_daily_version_scenario')"
+
+    def run_plan() -> None:
+        with psycopg.connect(built.conninfo, autocommit=True) as conn:
+            conn.execute(call)
+
+    with psycopg.connect(built.conninfo) as first, psycopg.connect(built.conninfo, autocommit=True) as watch:
+        first.execute(call)  # its transaction open
+        second = threading.Thread(target=run_plan)
+        second.start()
+        waiting = "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query = %s"
+        deadline = time.monotonic() + 60
+        while not watch.execute(waiting, [call]).fetchone() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert watch.execute(waiting, [call]).fetchone(), "the second run waits for the first"
+        first.commit()
+        second.join(timeout=60)
+        assert not second.is_alive()
+        rows, cells, executions, outcomes = watch.execute(
+            f"select count(*), count(distinct (day, version_id, scenario_id)), sum(executions),"
+            f" (select count(*) from {dbt.raw_schema()}.outcomes) from {table}"
+        ).fetchone()
+    assert rows == cells and executions == outcomes
 
 
 def test_a_new_process_reads_the_stored_manifest_until_what_it_is_made_from_changes(
@@ -213,6 +317,13 @@ def test_a_new_process_reads_the_stored_manifest_until_what_it_is_made_from_chan
     assert len(parses) == 1, "read back, not parsed"
     assert models(again) == models(first) and "outcome_stats_hourly" in models(again)
     assert again.nodes.keys() == first.nodes.keys() and again.macros.keys() == first.macros.keys()
+    # and compiles and runs what reads other models (the lookups of refs rebuilt)
+    dbt.run(
+        ["run", "--select", "outcome_stats_daily", "dashboard_version_comparison"],
+        built,
+        quiet=True,
+        manifest=again,
+    )
 
     (project / "models" / "zz_probe.sql").write_text("select 1 as probe\n")
     assert "zz_probe" in models(dbt.cached_parse(built)), "a model added since is in the manifest"
@@ -274,10 +385,7 @@ def test_refresh_every_keeps_refreshing_until_interrupted(built: Target, tmp_pat
     assert wanted is not None and turns() >= wanted, (lines, err[-3000:])
     assert child.returncode == 130, err[-3000:]
     with psycopg.connect(built.conninfo) as conn:
-        executions, outcomes = conn.execute(
-            f"select (select sum(executions) from {dbt.analytics_schema()}.dashboard_daily_version_scenario),"
-            f" (select count(*) from {dbt.raw_schema()}.outcomes)"
-        ).fetchone()
+        executions, outcomes = _executions_and_outcomes(conn)
     assert executions == outcomes
 
 

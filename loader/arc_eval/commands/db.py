@@ -30,13 +30,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     refresh = subparsers.add_parser(
         "refresh",
-        help="bring the stored models (rollups, dashboard tables) up to date with new rows: the scheduled run",
+        help="bring the stored models (rollups, dashboard tables) up to date with new rows: the scheduled run"
+        " (the plans the last build stored, without dbt, while nothing they were made from changed)",
     )
     refresh.add_argument(
         "--every",
         type=_seconds,
         metavar="SECONDS",
-        help="keep running: refresh every SECONDS (dbt loaded and the project parsed once, again after an edit)",
+        help="keep running: refresh every SECONDS (dbt, when needed, loaded and the project parsed once, again"
+        " after an edit)",
     )
     refresh.add_argument(
         "--vars",
