@@ -50,6 +50,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg
+import yaml
 from psycopg.sql import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -184,25 +185,41 @@ def measure_refresh(target: Target, state: dict[str, object], rows: int, dbt_var
     cron), both running the plans the last build stored (no dbt), and as one command through dbt (the first
     refresh after a build or an edit: dbt loaded, the project's manifest read back, the plans stored
     again); then ``arc-eval dbt run`` with every rollup rebuilt, the full refresh. Each is timed from its
-    start, fixed work included (dbt's hooks and catalog queries, the checks before the stored plans)."""
+    start, fixed work included (dbt's hooks and catalog queries, the checks before the stored plans). Each
+    starts once the rows appended are older than the rollups' commit margin (var rollup_commit_margin): a
+    refresh takes the rows created before its start minus that margin, the later ones wait for the next
+    (macros/rollups/rollup.sql), so a refresh right after the append would leave them out of the rollups
+    and to the models that read the rows since."""
     vars_args = ["--vars", json.dumps(dbt_vars)] if dbt_vars else []
+    margin = commit_margin(target, dbt_vars)
     manifest = dbt.cached_parse(target, dbt_vars=dbt_vars)
     # up to date before the appends, through dbt: stores the plans and their order
     (data_dir() / dbt.REFRESH_PLAN).unlink(missing_ok=True)
     dbt.refresh(target, quiet=True, dbt_vars=dbt_vars, manifest=manifest)
     result = {}
     state = generate.append(target, state, rows, hour=3)
+    time.sleep(margin)
     began = time.perf_counter()
     dbt.refresh(target, quiet=True, dbt_vars=dbt_vars, manifest=manifest)
     result["refresh after +1%, resident s"] = time.perf_counter() - began
     state = generate.append(target, state, rows, hour=2)
+    time.sleep(margin)
     result["refresh after +1%, one command s"] = run_cli(target, ["refresh", *vars_args])
     generate.append(target, state, rows, hour=1)
+    time.sleep(margin)
     (data_dir() / dbt.REFRESH_PLAN).unlink()  # as after a build or an edit
     result["refresh after +1%, one command through dbt s"] = run_cli(target, ["refresh", *vars_args])
     full_vars = json.dumps({**dbt_vars, "rollup_full_refresh": True})
     result["full refresh (dbt run, rollups rebuilt) s"] = run_cli(target, ["dbt", "run", "--vars", full_vars])
     return result
+
+
+def commit_margin(target: Target, dbt_vars: dict) -> float:
+    """Seconds of var rollup_commit_margin (dbt_project.yml, or ``dbt_vars``)."""
+    project = yaml.safe_load((dbt.project_dir() / "dbt_project.yml").read_text(encoding="utf-8"))
+    margin = {**project["vars"], **dbt_vars}["rollup_commit_margin"]
+    with psycopg.connect(target.conninfo) as conn:
+        return float(conn.execute("select extract(epoch from %s::interval)", [margin]).fetchone()[0])
 
 
 REFRESH_KINDS = ("resident", "one command", "one command through dbt")
