@@ -313,12 +313,13 @@ def refresh(
     stored, or a parse when the project or the vars changed since.
 
     Without dbt while it can: each build of a rollup or a table stores in the database what its run does
-    (macros/rollups/refresh.sql), and after a refresh through dbt the order of the models is kept in the data
-    folder (``refresh-plan.json``) under the stored manifest's key. While that key holds (the project, the
-    profile, the vars and the versions are unchanged), no plan was stored since (a ``dbt run`` with other
-    vars) and every model's relation exists, the refresh runs the stored plans in that order, one
-    transaction per model: a new process starts in a tenth of a second, where loading dbt and the project
-    took seconds. Otherwise, or when a plan fails, it runs dbt, which stores them again.
+    (macros/rollups/refresh.sql), and after a refresh through dbt the models and the ones each reads are kept
+    in the data folder (``refresh-plan.json``) under the stored manifest's key. While that key holds (the
+    project, the profile, the vars and the versions are unchanged), no plan was stored since (a ``dbt run``
+    with other vars) and every model's relation exists, the refresh runs the stored plans, each once those
+    of the models it reads are done, as many at once as the profile's threads, one transaction per model:
+    a new process starts in a tenth of a second, where loading dbt and the project took seconds. Otherwise,
+    or when a plan fails, it runs dbt, which stores them again.
 
     A refresh through dbt writes no artifacts (manifest.json, run_results.json: serialising them took a
     second of each turn, more in a new process, and would replace those of the last ``dbt run`` or
@@ -485,10 +486,12 @@ def _run_stored_plans(target: Target, key: str, *, quiet: bool) -> bool:
             connections.put(conn)
 
     try:
-        with psycopg.connect(target.conninfo, autocommit=True, **client_kwargs()) as conn:
-            if _plan_stamps(conn, list(plan["stamps"])) != plan["stamps"] or _absent(conn, plan["relations"]):
-                log.info("the stored refresh plans changed or a model is missing; refreshing through dbt")
-                return False
+        conn = psycopg.connect(target.conninfo, autocommit=True, **client_kwargs())
+        opened.append(conn)
+        if _plan_stamps(conn, list(plan["stamps"])) != plan["stamps"] or _absent(conn, plan["relations"]):
+            log.info("the stored refresh plans changed or a model is missing; refreshing through dbt")
+            return False
+        connections.put(conn)  # the first plan runs on it
         sorter = graphlib.TopologicalSorter(plan["models"])
         sorter.prepare()
         pool = ThreadPoolExecutor(threads, thread_name_prefix="arc-eval-refresh")

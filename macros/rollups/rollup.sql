@@ -36,7 +36,10 @@
   instant between a transaction taking its start time and publishing it). Seeing other sessions'
   transaction starts needs superuser or pg_read_all_stats; without it the watermark is also held back by
   `var('rollup_unseen_transaction_margin')` (default 1 hour), and transactions open longer than that
-  could be missed.
+  could be missed. A merging rollup's watermark never moves back: when that time is before the stored
+  watermark (a run with a wider margin right after one with a narrower, a clock stepped back), the stored
+  one is kept, since the rows created before it are in the rollup already; moved back, the next run would
+  merge those in late buckets a second time.
 
   Finding the rows ingested since the watermark, two ways:
   - The ingest log, kept by the raw schema (macros/raw/ingest_late_hours.sql: table
@@ -287,8 +290,12 @@
     {%- set sources = [] -%}
     {%- for pair in logged_sources -%}{%- do sources.append("('" ~ pair[1] ~ "', '" ~ raw_time_column ~ "')") -%}{%- endfor -%}
     with
+    stored as (
+        select source_watermark as w from {{ state }}
+        where rollup_name = '{{ relation.identifier }}'{% if merging %} and merge_exact{% endif %}
+    ),
     horizon as (
-        select least(
+        select {% if merging %}greatest({% endif %}least(
             statement_timestamp(),
             (
                 select min(a.xact_start) from pg_stat_activity as a
@@ -303,11 +310,12 @@
                 '-infinity'
             )
             {%- endfor %}
-        ) - interval '{{ var('rollup_commit_margin', '10 seconds') }}' as h
-    ),
-    stored as (
-        select source_watermark as w from {{ state }}
-        where rollup_name = '{{ relation.identifier }}'{% if merging %} and merge_exact{% endif %}
+        ) - interval '{{ var('rollup_commit_margin', '10 seconds') }}'
+        {%- if merging %},
+            -- never back: the rollup holds the rows created before the stored watermark already, and a
+            -- watermark moved back would have the next run merge those of them in late buckets again
+            (select w from stored)
+        ){%- endif %} as h
     ),
     lookback as (
         select {{ bucket(width, 'max(' ~ adapter.quote(time_column) ~ ") + interval '" ~ width

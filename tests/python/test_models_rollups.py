@@ -225,6 +225,42 @@ def test_a_daily_rollup_stores_no_watermark_past_the_hourly_one_it_merges(
     dbt.run(["test", "--select", "rollup_statistics_reconcile"], target, quiet=True, dbt_vars=NO_MARGIN)
 
 
+def test_a_run_with_a_wider_margin_keeps_the_watermark_of_the_rows_already_merged(
+    make_database: Callable[[str], Target],
+) -> None:
+    """A run right after one with a narrower rollup_commit_margin (dbt run with other vars than the scheduled
+    refresh) computes a horizon before the stored watermark. The hourly statistics hold exactly the rows
+    created before their watermark, so it stays where it is: moved back, the next run would merge the late
+    rows created since then a second time."""
+    target = make_database("stats_margin")
+    dbt.init_warehouse(target)
+    load_history(target.conninfo, seed=14)
+    select = ["--select", "+tag:live_stats"]
+    dbt.run(["run", *select], target, quiet=True, dbt_vars=NO_MARGIN)
+    rng = random.Random(14)
+    with psycopg.connect(target.conninfo) as conn:
+        write_outcomes(conn, rng, _late_outcomes(conn, rng, days_back=12), clusters=[uuid.UUID(int=14)])
+    dbt.run(["run", *select], target, quiet=True, dbt_vars=NO_MARGIN)  # merges the late rows
+
+    def watermarks() -> dict[str, dt.datetime]:
+        with psycopg.connect(target.conninfo) as conn:
+            return dict(
+                conn.execute(
+                    f"select rollup_name, source_watermark from {dbt.analytics_schema()}.arc_eval_rollup_state"
+                )
+            )
+
+    merged = watermarks()
+    dbt.run(["run", *select], target, quiet=True, dbt_vars={**NO_MARGIN, "rollup_commit_margin": "1 hour"})
+    held = watermarks()
+    for name in dbt.model_names(target, "tag:live_stats"):
+        if name.endswith("_hourly"):
+            assert held[name] == merged[name], f"{name}: the watermark stays, not an hour back"
+    dbt.run(["run", *select], target, quiet=True, dbt_vars=NO_MARGIN)
+    # each still holds the aggregate of the enriched rows: the late rows once
+    dbt.run(["test", "--select", "rollup_statistics_reconcile"], target, quiet=True, dbt_vars=NO_MARGIN)
+
+
 def _raw_aggregates(conn: psycopg.Connection) -> dict[str, list[tuple]]:
     conn.execute("set time zone 'UTC'")
     return {name: conn.execute(SEED_SQL[name].format(raw=dbt.raw_schema())).fetchall() for name in ROLLUPS}
