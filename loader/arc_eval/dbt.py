@@ -336,30 +336,27 @@ def _refresh(target: Target, *, quiet: bool, dbt_vars: Mapping[str, Any] | None,
         return []
     manifest = manifest or cached_parse(target, dbt_vars=dbt_vars)
     built: set[str] = set()
+    invocations: set[str] = set()  # the dbt invocations of this refresh: the plans they stored are its own
+
+    def run_dbt(args: list[str]) -> None:
+        from dbt_common.invocation import get_invocation_id
+
+        try:
+            run(args, target, quiet=quiet, dbt_vars=dbt_vars, manifest=manifest)
+        finally:
+            invocations.add(get_invocation_id())
 
     def build_missing() -> None:
         missing = missing_models(target, manifest)
         if missing:
             log.info("building the models the database lacks: %s", ", ".join(missing))
-            run(
-                ["run", "--select", " ".join(missing)],
-                target,
-                quiet=quiet,
-                dbt_vars=dbt_vars,
-                manifest=manifest,
-            )
+            run_dbt(["run", "--select", " ".join(missing)])
             built.update(missing)
 
     build_missing()
-    run(
-        ["run", "--selector", "refresh", "--no-write-json"],
-        target,
-        quiet=quiet,
-        dbt_vars=dbt_vars,
-        manifest=manifest,
-    )
+    run_dbt(["run", "--selector", "refresh", "--no-write-json"])
     build_missing()
-    _store_plan_order(target, key, manifest)
+    _store_plan_order(target, key, manifest, invocations)
     return sorted(built)
 
 
@@ -368,21 +365,23 @@ REFRESH_PLAN_FORMAT = 2  # of the file: one of another format is not read
 
 
 def _plan_stamps(conn: Any, schemas: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Per schema, {model name: [kind, when its plan was stored]} of the stored refresh plans."""
+    """Per schema, {model name: [kind, when its plan was stored, the dbt invocation that stored it]} of the
+    stored refresh plans."""
     from psycopg import sql
 
     stamps: dict[str, dict[str, Any]] = {}
     for schema in schemas:
-        query = sql.SQL("select model_name, kind, stored_at::text from {}.arc_eval_refresh_plan")
+        query = sql.SQL("select model_name, kind, stored_at::text, stored_by from {}.arc_eval_refresh_plan")
         rows = conn.execute(query.format(sql.Identifier(schema))).fetchall()
-        stamps[schema] = {name: [kind, stored_at] for name, kind, stored_at in rows}
+        stamps[schema] = {name: [kind, stored_at, stored_by] for name, kind, stored_at, stored_by in rows}
     return stamps
 
 
-def _store_plan_order(target: Target, key: str, manifest: Any) -> None:
+def _store_plan_order(target: Target, key: str, manifest: Any, invocations: set[str]) -> None:
     """After a refresh through dbt: the refresh models, each with the refresh models it reads (through
     views too), their plans' stamps, every model's relation and dbt's thread count, for
-    :func:`_run_stored_plans`."""
+    :func:`_run_stored_plans`; only when the refresh's own dbt `invocations` stored every one of the plans
+    (another process's ``dbt run`` meanwhile stored them with its own vars)."""
     import psycopg
 
     nodes = {
@@ -410,8 +409,15 @@ def _store_plan_order(target: Target, key: str, manifest: Any) -> None:
     except psycopg.Error as exc:
         log.warning("the refresh plans were not read (%s); the next refresh runs dbt", redact_text(str(exc)))
         return
-    if any(model.split(".", 1)[1] not in stamps[model.split(".", 1)[0]] for model in models):
-        return  # a model without a plan (built by an earlier version): dbt until it has one
+    for model in models:
+        schema, name = model.split(".", 1)
+        if name not in stamps[schema]:
+            return  # a model without a plan (built by an earlier version): dbt until it has one
+        if stamps[schema][name][2] not in invocations:
+            log.info(
+                "another dbt run stored the refresh plan of %s meanwhile; the next refresh runs dbt", model
+            )
+            return
     plan = {
         "format": REFRESH_PLAN_FORMAT,
         "key": key,

@@ -17,7 +17,9 @@
   `arc-eval refresh` (loader/arc_eval/dbt.py) runs the stored plans only while nothing they were made from
   changed: the project, the profile, the vars and the versions (the stored manifest's key), and no plan
   was stored since the last refresh through dbt (by a `dbt run` with other vars, for instance). Otherwise
-  it runs dbt, which stores them again.
+  it runs dbt, which stores them again. Each plan names the dbt invocation that stored it (`stored_by`):
+  a refresh through dbt keeps the plans for the next only when its own invocation stored every one (not a
+  `dbt run` of another process at the same time).
 -#}
 
 {% macro arc_eval_refresh_plan_relation(relation) %}
@@ -27,7 +29,8 @@
 
 
 {% macro arc_eval_refresh_plan_table(relation) -%}
-    {#- Creates the plan table of `relation`'s schema when missing (the lock only then: parallel nodes). -#}
+    {#- Creates the plan table of `relation`'s schema when missing, and adds `stored_by` to one made by an
+        earlier release (the lock only then: parallel nodes). -#}
     {%- set plans = arc_eval_refresh_plan_relation(relation) -%}
     do $arc$ begin
         if to_regclass('{{ plans }}') is null then
@@ -37,8 +40,16 @@
                 kind text not null check (kind in ('rollup', 'continuous_aggregate', 'table')),
                 relation text not null,
                 plan jsonb not null,
-                stored_at timestamptz not null
+                stored_at timestamptz not null,
+                stored_by text
             );
+        end if;
+        if not exists (
+            select from pg_attribute
+            where attrelid = '{{ plans }}'::regclass and attname = 'stored_by' and not attisdropped
+        ) then
+            perform pg_advisory_xact_lock(hashtext('arc_eval_rollup_state'));
+            alter table {{ plans }} add column if not exists stored_by text;
         end if;
     end $arc$
 {%- endmacro %}
@@ -48,10 +59,12 @@
     {#- SQL storing the current model's plan (`plan`: a dict, stored as JSON). -#}
     {%- set text = tojson(plan) | replace("'", "''") -%}
     {{ arc_eval_refresh_plan_table(this) }};
-    insert into {{ arc_eval_refresh_plan_relation(this) }} as p (model_name, kind, relation, plan, stored_at)
-    values ('{{ this.identifier }}', '{{ kind }}', '{{ this | replace("'", "''") }}', '{{ text }}'::jsonb, clock_timestamp())
+    insert into {{ arc_eval_refresh_plan_relation(this) }} as p (model_name, kind, relation, plan, stored_at, stored_by)
+    values ('{{ this.identifier }}', '{{ kind }}', '{{ this | replace("'", "''") }}', '{{ text }}'::jsonb, clock_timestamp(),
+            '{{ invocation_id }}')
     on conflict (model_name) do update
-    set kind = excluded.kind, relation = excluded.relation, plan = excluded.plan, stored_at = excluded.stored_at
+    set kind = excluded.kind, relation = excluded.relation, plan = excluded.plan, stored_at = excluded.stored_at,
+        stored_by = excluded.stored_by
 {%- endmacro %}
 
 

@@ -262,6 +262,37 @@ def test_a_refresh_runs_the_stored_plans_without_dbt_while_nothing_they_hold_cha
     assert executions == outcomes, "each outcome counted once, whatever the margins of the runs before"
 
 
+def test_plans_another_dbt_run_stored_meanwhile_are_not_kept_for_the_next_refresh(
+    built: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refresh through dbt keeps its plans for the next refresh only when its own dbt invocation stored
+    them: an analyst's `dbt run` with other vars just after it (or during it) stored plans with those."""
+    schema = dbt.analytics_schema()
+    plan_file = data_dir() / dbt.REFRESH_PLAN
+    plan_file.unlink(missing_ok=True)
+    real_run = dbt.run
+
+    def run_then_another_process(args: list[str], *rest: object, **kwargs: object) -> object:
+        result = real_run(args, *rest, **kwargs)
+        if "--selector" in args:
+            with psycopg.connect(built.conninfo, autocommit=True) as conn:
+                conn.execute(
+                    f"update {schema}.arc_eval_refresh_plan set stored_at = clock_timestamp(),"
+                    " stored_by = 'another invocation' where model_name = 'outcome_stats_hourly'"
+                )
+        return result
+
+    monkeypatch.setattr(dbt, "run", run_then_another_process)
+    dbt.refresh(built, quiet=True, dbt_vars=NO_MARGIN)
+    assert not plan_file.exists(), "the next refresh goes through dbt"
+    monkeypatch.undo()
+    dbt.refresh(built, quiet=True, dbt_vars=NO_MARGIN)
+    assert plan_file.exists(), "its own plans are kept"
+    with psycopg.connect(built.conninfo) as conn:
+        stored_by = conn.execute(f"select distinct stored_by from {schema}.arc_eval_refresh_plan").fetchall()
+    assert len(stored_by) == 1 and stored_by[0][0], "every plan names the invocation that stored it"
+
+
 def test_two_runs_of_a_tables_plan_at_once_leave_its_rows_once(built: Target) -> None:
     """The second waits for the first (else each deletes only the rows it sees, and both insert)."""
     schema = dbt.analytics_schema()

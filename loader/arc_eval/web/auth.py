@@ -13,12 +13,13 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..connection import private_dir, write_private
 
 ROLES = ("reviewer", "reader")
 STORE_NAME = "reviewers.json"
@@ -43,21 +44,6 @@ class Account:
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def private_dir(path: Path) -> Path:
-    """``path``, created if missing, readable only by its owner."""
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
-    return path
-
-
-def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 class AccountStore:
@@ -91,7 +77,7 @@ class AccountStore:
                 "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
             }
         )
-        _write_private(self.path, json.dumps({"accounts": accounts}, indent=2))
+        write_private(self.path, json.dumps({"accounts": accounts}, indent=2))
         return token
 
     def verify(self, token: str) -> Account | None:
@@ -115,7 +101,7 @@ class AccountStore:
         """The key that signs session cookies, made once and kept beside the accounts."""
         path = self.folder / SECRET_NAME
         if not path.exists():
-            _write_private(path, secrets.token_hex(32))
+            write_private(path, secrets.token_hex(32))
         return path.read_text().strip()
 
 
