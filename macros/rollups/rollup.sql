@@ -39,7 +39,9 @@
   could be missed. A merging rollup's watermark never moves back: when that time is before the stored
   watermark (a run with a wider margin right after one with a narrower, a clock stepped back), the stored
   one is kept, since the rows created before it are in the rollup already; moved back, the next run would
-  merge those in late buckets a second time.
+  merge those in late buckets a second time. After the clock stepped back by more than the margin, rebuild
+  (`rollup_full_refresh: true`) once it has caught up: rows created meanwhile in hours outside the lookback
+  have a created_at before the watermark and are not merged.
 
   Finding the rows ingested since the watermark, two ways:
   - The ingest log, kept by the raw schema (macros/raw/ingest_late_hours.sql: table
